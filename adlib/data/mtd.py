@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .errors import DatasetNotFoundError, MaskError
 from .io import read_image, read_mask_values
+from .splits import seeded_split
 
 MTD_NORMAL = "MT_Free"
 MTD_DEFECTS = {
@@ -63,14 +64,7 @@ def find_mtd_root(src: str | os.PathLike) -> Path:
 
 def split_normals(stems: list[str], seed: int = 0, train_fraction: float = 0.8) -> tuple[list[str], list[str]]:
     """Seeded random split of normal image stems into (train, test); order-independent."""
-    if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
-    stems = sorted(stems)
-    perm = np.random.default_rng(seed).permutation(len(stems))
-    n_train = int(round(train_fraction * len(stems)))
-    train = sorted(stems[i] for i in perm[:n_train])
-    test = sorted(stems[i] for i in perm[n_train:])
-    return train, test
+    return seeded_split(stems, train_fraction, seed)
 
 
 def _write_image(src: Path, dst: Path, size: int | None) -> None:
