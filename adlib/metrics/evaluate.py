@@ -1,0 +1,173 @@
+"""Evaluate a whole test set at once: every metric, per defect type, one sort of the pixels.
+
+Per-defect numbers follow the usual convention: the images of that defect type together with
+all normal images. The pixel ranking is computed once and re-used for every subset (pixels
+outside a subset get weight 0), so the breakdown costs cumulative sums, not new sorts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .aupro import aupro, region_labels, trapezoid_to
+from .protocol import MetricError, MetricResult, as_maps, as_scores, downsample_curve
+from .ranking import average_precision, best_f1, binary_curve, image_auroc, positive_curve, roc_auc, sort_ascending
+from .spro import SPRO_FPR_LIMITS, spro
+
+NORMAL = "good"
+
+
+class _PixelSet:
+    """The evaluated pixels, prepared once: each group's negatives sorted (groups = defect types),
+    the positives' scores, images and region ids gathered. Subsets then cost only small ops."""
+
+    def __init__(self, m: torch.Tensor, g: torch.Tensor, groups: list[str], exact_pro: bool):
+        self.groups = groups
+        self.exact_pro = exact_pro
+        self.neg_sorted = {}
+        for name in sorted(set(groups)):
+            sel = torch.tensor([x == name for x in groups], device=m.device)
+            ms, gs = m[sel], g[sel]
+            self.neg_sorted[name] = sort_ascending(ms if not bool(gs.any()) else ms[~gs])
+        pos_idx = g.flatten().nonzero().flatten()
+        self.pos_scores = m.flatten()[pos_idx]
+        self.pos_image = pos_idx // g[0].numel()
+        if exact_pro:
+            self.pos_region = region_labels(g)[0].flatten()[pos_idx]
+            self.region_area = torch.bincount(self.pos_region).double()
+
+    def metrics(self, names: set[str], fpr_limit: float, keep_curve: bool) -> dict:
+        """Pixel AUROC, AP, F1-max and exact AU-PRO over the images of the groups in ``names``."""
+        keep_img = torch.tensor([x in names for x in self.groups], device=self.pos_scores.device)
+        keep = keep_img[self.pos_image]
+        n = int(keep.sum())
+        weights = [torch.ones(n, dtype=torch.float64, device=keep.device)]
+        if self.exact_pro:
+            reg = self.pos_region[keep]
+            n_regions = int(torch.unique(reg).numel())
+            weights.append(1.0 / (self.region_area[reg] * max(n_regions, 1)))
+        curve = positive_curve(self.pos_scores[keep], torch.stack(weights), [self.neg_sorted[k] for k in sorted(names)])
+        out = {"pixel_auroc": roc_auc(curve), "pixel_ap": average_precision(curve)}
+        out["pixel_f1_max"], _ = best_f1(curve)
+        if self.exact_pro:
+            fpr, pro = curve.staircase(1)
+            fpr, pro = fpr.clamp(max=1.0), pro.clamp(max=1.0)
+            out["aupro"] = trapezoid_to(fpr, pro, fpr_limit) / fpr_limit
+            if keep_curve:
+                out["pro_curve"] = downsample_curve(fpr, pro)
+        return out
+
+
+def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, has_mask=None,
+             aupro_mode: str = "mvtec", fpr_limit: float = 0.3, per_defect: bool = True,
+             device: str | torch.device | None = None, keep_curves: bool = False) -> dict[str, MetricResult]:
+    """All MVTec-style metrics of a test set.
+
+    Args:
+        maps: N×H×W anomaly maps (higher = more anomalous); masks: N×H×W ground truth.
+        scores, labels: image scores and labels (1 = anomalous).
+        defects: defect type of each image (``"good"`` for normal) for the per-defect breakdown.
+        has_mask: False for anomalous images without a mask (left out of pixel metrics).
+        aupro_mode: ``mvtec`` (exact, whole set) or ``rd4ad_legacy`` / ``daf_legacy``.
+    Returns ``{name: MetricResult}`` with ``image_auroc``, ``image_f1_max``, ``pixel_auroc``,
+    ``pixel_ap``, ``pixel_f1_max`` and ``aupro``; ``timings`` sit in each protocol.
+    """
+    t0 = time.perf_counter()
+    m = as_maps(maps, "anomaly maps", device)
+    g = as_maps(masks, "masks", m.device) > 0.5
+    s = as_scores(scores, "scores", m.device)
+    y = as_scores(labels, "labels", m.device) > 0
+    n = m.shape[0]
+    if g.shape != m.shape or s.numel() != n or y.numel() != n:
+        raise MetricError(f"shapes disagree: maps {tuple(m.shape)}, masks {tuple(g.shape)}, "
+                          f"{s.numel()} scores, {y.numel()} labels")
+    defects = list(defects) if defects is not None else [NORMAL if not v else "anomalous" for v in y.tolist()]
+    if len(defects) != n:
+        raise MetricError(f"{len(defects)} defect names for {n} images")
+    hm = torch.ones(n, dtype=torch.bool) if has_mask is None else torch.as_tensor(np.asarray(has_mask), dtype=torch.bool)
+    hm = hm.to(m.device) | ~y  # normal images always have an exact (empty) mask
+
+    results: dict[str, MetricResult] = {}
+    img_proto = {"level": "image", "thresholds": "exact"}
+    results["image_auroc"] = image_auroc(s, y)
+    f1, thr = best_f1(binary_curve(s, y))
+    results["image_f1_max"] = MetricResult("image_f1_max", f1, {**img_proto, "best_threshold": thr})
+
+    t1 = time.perf_counter()
+    pix_idx = hm.nonzero().flatten()
+    mp, gp = m[pix_idx], g[pix_idx]
+    exact = aupro_mode == "mvtec"
+    pix = _PixelSet(mp, gp, [defects[i] for i in pix_idx.tolist()], exact)
+    full = pix.metrics(set(pix.groups), fpr_limit, keep_curves)
+    pix_proto = {"level": "pixel", "thresholds": "exact", "mask_resolution": list(m.shape[-2:]),
+                 "images": len(pix_idx), "images_without_mask_skipped": int(n - len(pix_idx))}
+    for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
+        results[name] = MetricResult(name, full[name], dict(pix_proto))
+    if exact:
+        pro_res = MetricResult("aupro", full["aupro"], {"mode": "mvtec", "fpr_limit": fpr_limit, "normalized": True,
+                               "connectivity": 8, "thresholds": "exact (every distinct score)", "scope": "whole set",
+                               "mask_resolution": list(m.shape[-2:])}, curve=full.get("pro_curve"))
+    else:
+        pro_res = aupro(mp, gp, fpr_limit=fpr_limit, mode=aupro_mode)
+    results["aupro"] = pro_res
+
+    if per_defect:
+        kinds = sorted({d for d in defects if d != NORMAL})
+        normal_img = torch.tensor([d == NORMAL for d in defects], device=m.device)
+        for kind in kinds:
+            sel = normal_img | torch.tensor([d == kind for d in defects], device=m.device)
+            results["image_auroc"].per_defect[kind] = image_auroc(s[sel], y[sel]).value
+            keep = sel[pix_idx]
+            try:
+                sub = pix.metrics({NORMAL, kind}, fpr_limit, False)
+            except MetricError:
+                continue  # e.g. every image of this type lacks a mask
+            for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
+                results[name].per_defect[kind] = sub[name]
+            results["aupro"].per_defect[kind] = sub["aupro"] if exact else aupro(mp[keep], gp[keep], fpr_limit, aupro_mode).value
+    t2 = time.perf_counter()
+    for res in results.values():
+        res.protocol["seconds_total"] = round(t2 - t0, 4)
+    results["pixel_auroc"].protocol["seconds_pixel"] = round(t2 - t1, 4)
+    return results
+
+
+def evaluate_loco(maps, scores, masks: Sequence[torch.Tensor], anomaly_kinds: Sequence[str], defects_config,
+                  orig_sizes=None, fpr_limits: Sequence[float] = SPRO_FPR_LIMITS) -> dict[str, MetricResult]:
+    """MVTec LOCO protocol: image AUROC and AU-sPRO for logical and structural anomalies, each
+    together with all good images, and their mean (as the official ``evaluate_experiment.py``)."""
+    m = as_maps(maps, "anomaly maps")
+    s = as_scores(scores, "scores", m.device)
+    kinds = list(anomaly_kinds)
+    if not (len(kinds) == len(masks) == s.numel() == m.shape[0]):
+        raise MetricError(f"lengths disagree: {m.shape[0]} maps, {s.numel()} scores, {len(masks)} masks, {len(kinds)} kinds")
+    auroc, sp = {}, {}
+    spro_proto = None
+    for kind in ("logical", "structural"):
+        idx = [i for i, k in enumerate(kinds) if k in (NORMAL, kind)]
+        if not any(kinds[i] == kind for i in idx):
+            continue
+        y = torch.tensor([kinds[i] == kind for i in idx])
+        auroc[kind] = image_auroc(s[idx], y).value
+        res = spro(m[idx], [masks[i] for i in idx], defects_config, fpr_limits,
+                   [orig_sizes[i] for i in idx] if orig_sizes is not None else None)
+        sp[kind], spro_proto = res.value, res.protocol
+    if not auroc:
+        raise MetricError("no logical or structural anomalies to evaluate")
+    if len(auroc) == 2:
+        auroc["mean"] = float(np.mean([auroc["logical"], auroc["structural"]]))
+        sp["mean"] = {lim: float(np.mean([sp["logical"][lim], sp["structural"][lim]])) for lim in sp["logical"]}
+    split_proto = {"split": "each anomaly kind together with all good test images; mean of the two"}
+    return {
+        "image_auroc": MetricResult("image_auroc", auroc, {"level": "image", "thresholds": "exact", **split_proto}),
+        "spro": MetricResult("spro", sp, {**(spro_proto or {}), **split_proto}),
+    }
+
+
+def metrics_to_dict(results: dict[str, MetricResult], with_curves: bool = False) -> dict:
+    """``{name: {value, protocol, per_defect[, curve]}}`` for a results JSON."""
+    return {k: v.to_dict(with_curve=with_curves) for k, v in results.items()}
