@@ -1,0 +1,122 @@
+"""``adlib`` command line.
+
+    adlib data prepare [--root DIR]      synthetic categories + MTD (when a raw copy is found)
+    adlib data synth [--root DIR] [--categories weave nut ...] [--size 128] [--seed 0]
+    adlib data fetch NAME [--root DIR] [--offline] ...   (same as data_scripts/download_NAME.py)
+    adlib data list [--root DIR]         what is prepared under the data root
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from adlib.paths import data_root, shared_mtd_raw
+
+
+def _synth(root: Path, categories=None, size: int = 128, seed: int = 0, progress: bool = True) -> Path:
+    from adlib.data.synthetic import generate
+
+    out = root / "synthetic"
+    generate(out, categories=categories, seed=seed, image_size=size, progress=progress)
+    return out
+
+
+def _summary(root: Path) -> list[str]:
+    """One line per prepared category under ``root`` (MVTec and LOCO layouts, one level deep)."""
+    from adlib.data.mvtec import list_categories
+
+    lines = []
+    dataset_dirs = [root] + sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for ds in dataset_dirs:
+        for cat in list_categories(ds):
+            counts = {}
+            for split in ("train", "validation", "test"):
+                sdir = ds / cat / split
+                if sdir.is_dir():
+                    counts[split] = sum(1 for d in sdir.iterdir() if d.is_dir() for _ in d.iterdir())
+            name = cat if ds == root else f"{ds.name}/{cat}"
+            lines.append(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return lines
+
+
+def cmd_prepare(a) -> int:
+    root = Path(a.root).expanduser()
+    print(f"data root: {root}")
+    out = _synth(root, size=a.size, seed=a.seed, progress=not a.no_progress)
+    print(f"synthetic categories ready in {out}")
+    raw = Path(a.mtd_src) if a.mtd_src else shared_mtd_raw()
+    if raw is not None:
+        from adlib.data.mtd import prepare_mtd
+
+        mtd = prepare_mtd(raw, root, size=a.mtd_size, seed=a.seed, progress=not a.no_progress)
+        counts = json.loads((mtd / "split.json").read_text())["counts"]
+        print(f"MTD ready in {mtd} (from {raw}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    else:
+        print("MTD: no raw copy found (../shared/datasets/mtd_raw or --mtd-src); "
+              "run data_scripts/download_mtd.py to get it")
+    print("prepared:")
+    print("\n".join(_summary(root)))
+    return 0
+
+
+def cmd_synth(a) -> int:
+    out = _synth(Path(a.root).expanduser(), a.categories, a.size, a.seed, not a.no_progress)
+    print(f"synthetic categories ready in {out}")
+    return 0
+
+
+def cmd_list(a) -> int:
+    root = Path(a.root).expanduser()
+    lines = _summary(root)
+    print(f"data root: {root}" + ("" if lines else " (nothing prepared yet: run `adlib data prepare`)"))
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["data", "fetch"]:
+        if len(argv) < 3 or argv[2].startswith("-"):
+            from adlib.data.sources import SOURCES
+
+            print(f"usage: adlib data fetch NAME [options]; NAME is one of {sorted(SOURCES)}", file=sys.stderr)
+            return 2
+        from adlib.data.download_cli import cli
+
+        return cli(argv[2], argv[3:])
+    p = argparse.ArgumentParser(prog="adlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="group", required=True)
+    data = sub.add_parser("data", help="prepare, generate, download and list datasets")
+    dsub = data.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", default=str(data_root()), help="data root (default: $ADLIB_DATA, else ~/.cache/adlib/data)")
+    common.add_argument("--no-progress", action="store_true")
+    pr = dsub.add_parser("prepare", parents=[common], help="synthetic data + MTD if a raw copy is found")
+    pr.add_argument("--size", type=int, default=128, help="synthetic image size (default 128)")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--mtd-src", default=None, help="raw MTD folder (default: ../shared/datasets/mtd_raw if present)")
+    pr.add_argument("--mtd-size", type=int, default=256, help="resize MTD to this size (default 256)")
+    pr.set_defaults(func=cmd_prepare)
+    sy = dsub.add_parser("synth", parents=[common], help="generate synthetic MVTec / LOCO layout categories")
+    sy.add_argument("--categories", nargs="*", default=None)
+    sy.add_argument("--size", type=int, default=128)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.set_defaults(func=cmd_synth)
+    dsub.add_parser("fetch", help="download one dataset: adlib data fetch NAME --help")
+    ls = dsub.add_parser("list", parents=[common], help="what is prepared under the data root")
+    ls.set_defaults(func=cmd_list)
+    a = p.parse_args(argv)
+    from adlib.data.errors import DataError
+
+    try:
+        return a.func(a)
+    except (DataError, ValueError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
