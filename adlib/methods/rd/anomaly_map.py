@@ -61,9 +61,11 @@ def gaussian_blur(x: torch.Tensor, sigma: float = 4.0, truncate: float = 4.0) ->
 
 def anomaly_map(teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int],
                 fusion: str = "add", sigma: float = 4.0) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(smoothed fused map B×1×H×W, the per-level upsampled maps before fusion)."""
-    levels = level_maps(teacher, student, size)
-    return gaussian_blur(fuse_maps(levels, fusion), sigma), levels
+    """(smoothed fused map B×1×H×W, the per-level upsampled maps before fusion), in float32
+    even under autocast (bf16 maps would create ties that shift AUROC/AUPRO)."""
+    with torch.autocast(teacher[0].device.type, enabled=False):
+        levels = level_maps(teacher, student, size)
+        return gaussian_blur(fuse_maps(levels, fusion), sigma), levels
 
 
 def image_score(amap: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,124 @@
+"""The run environment: device / precision / memory-format choices and the report stored with results."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/``None`` → ``cuda`` when available, else ``cpu``; anything else as given."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (use device='auto' or 'cpu')")
+    return dev
+
+
+def resolve_amp(amp, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: ``"auto"`` → bf16 on CUDA, off on CPU; ``True`` = bf16; ``False``/``None`` = off;
+    ``"bf16"``/``"fp16"`` explicit (fp16 training uses a GradScaler)."""
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    if amp is None or amp is False:
+        return None
+    if amp is True:
+        return torch.bfloat16
+    if isinstance(amp, torch.dtype) and amp in (torch.bfloat16, torch.float16):
+        return amp
+    if isinstance(amp, str) and amp.lower() in AMP_DTYPES:
+        return AMP_DTYPES[amp.lower()]
+    raise ValueError(f"amp must be 'auto', True, False, 'bf16' or 'fp16', got {amp!r}")
+
+
+def resolve_channels_last(channels_last, device: torch.device) -> bool:
+    """``"auto"`` → on for CUDA, off for CPU; booleans as given."""
+    if channels_last == "auto":
+        return device.type == "cuda"
+    if isinstance(channels_last, bool):
+        return channels_last
+    raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
+
+
+def amp_name(dtype: torch.dtype | None) -> str | None:
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype)
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` for the device, or a no-op context when ``dtype`` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def move_batch(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
+    """Tensors (and lists of tensors, e.g. LOCO ``masks``) to ``device``; ``image`` channels-last if asked."""
+    out = {}
+    nb = device.type == "cuda"
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=nb)
+        elif isinstance(v, list) and v and isinstance(v[0], torch.Tensor):
+            v = [t.to(device, non_blocking=nb) for t in v]
+        out[k] = v
+    img = out.get("image")
+    if channels_last and isinstance(img, torch.Tensor) and img.ndim == 4:
+        out["image"] = img.contiguous(memory_format=torch.channels_last)
+    return out
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """``git rev-parse HEAD`` of the checkout holding ``path`` (default: the adlib package), else None."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+def environment_report(device: str | torch.device | None = None) -> dict:
+    """Versions and hardware for the results JSON (``env``); ``device`` = the one the run used."""
+    from adlib import __version__
+
+    dev = resolve_device(device) if device is None or device == "auto" else torch.device(device)
+    gpu = None
+    if dev.type == "cuda" and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(dev.index if dev.index is not None else torch.cuda.current_device())
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": _version("torchvision"),
+        "timm": _version("timm"),
+        "numpy": _version("numpy"),
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "device": str(dev),
+        "gpu_name": gpu,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "adlib_version": __version__,
+    }

@@ -1,0 +1,197 @@
+"""Evaluate a method on a dataset: ``predict`` over every image, then every metric with its protocol."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from adlib.metrics import evaluate, evaluate_loco, metrics_to_dict
+from adlib.metrics.protocol import MetricResult
+from adlib.metrics.spro import SPRO_FPR_LIMITS
+
+from .env import amp_name, autocast, move_batch, resolve_amp, resolve_channels_last, resolve_device, synchronize
+from .seed import make_loader
+
+
+@dataclass
+class EvalResult:
+    """Metrics (``{name: MetricResult}``) plus what they were computed from.
+
+    ``scores``/``labels`` are CPU tensors in dataset order; ``maps`` (N×H×W float32) and ``masks``
+    are kept only with ``return_maps=True`` (on the evaluation device: GPU maps stay on the GPU).
+    """
+
+    metrics: dict[str, MetricResult]
+    scores: torch.Tensor
+    labels: torch.Tensor
+    defects: list[str]
+    paths: list[str]
+    timings: dict
+    protocol: dict
+    counts: dict
+    maps: torch.Tensor | None = None
+    masks: torch.Tensor | None = None
+    anomaly_kinds: list[str] | None = field(default=None, repr=False)
+
+    def __getitem__(self, name: str):
+        return self.metrics[name].value
+
+    def summary(self) -> dict:
+        """``{metric: value}``."""
+        return {k: v.value for k, v in self.metrics.items()}
+
+    def metrics_dict(self, with_curves: bool = False) -> dict:
+        """``{name: {value, protocol, per_defect[, curve]}}`` for the results JSON."""
+        return metrics_to_dict(self.metrics, with_curves)
+
+    def per_defect(self) -> dict:
+        """``{defect: {metric: value}}`` (each defect type together with all normal images)."""
+        out: dict = {}
+        for name, res in self.metrics.items():
+            for defect, value in res.per_defect.items():
+                out.setdefault(defect, {})[name] = value
+        return out
+
+
+def _prepare(method, device, amp, channels_last):
+    dev = resolve_device(device)
+    dtype = resolve_amp(amp, dev)
+    cl = resolve_channels_last(channels_last, dev)
+    method.to(dev)
+    if cl:
+        method.to(memory_format=torch.channels_last)
+    return dev, dtype, cl
+
+
+@torch.no_grad()
+def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp="auto", channels_last="auto",
+                    aupro_mode: str = "mvtec", fpr_limit: float = 0.3, progress: bool = True,
+                    return_maps: bool = False, map_size: int | tuple[int, int] | None = None, num_workers: int = 0,
+                    compute_metrics: bool = True, keep_curves: bool = False, spro_fpr_limits=SPRO_FPR_LIMITS) -> EvalResult:
+    """Run ``method.predict`` over ``dataset`` (eval mode, no grad) and compute every metric.
+
+    Args:
+        device, amp, channels_last: as :func:`adlib.engine.fit` ("auto": CUDA with bf16 autocast
+            and channels-last if available). Maps are cast to float32 whatever the autocast dtype;
+            methods should compute their maps in float32 (cosine similarity is float32 under autocast).
+        aupro_mode, fpr_limit: the AU-PRO protocol (see :func:`adlib.metrics.evaluate`).
+        map_size: evaluate at another resolution: maps are resized bilinearly and masks by nearest
+            neighbour (default: the dataset's image size).
+        return_maps: keep the maps and masks in the result (for figures and widgets).
+        compute_metrics: False to only collect scores/maps (e.g. a normal-only set).
+
+    Datasets whose samples carry ``masks``/``anomaly_kind`` and that have ``defects_config``
+    (MVTec LOCO) also get ``loco_image_auroc`` (logical/structural/mean) and ``spro``.
+    """
+    dev, dtype, cl = _prepare(method, device, amp, channels_last)
+    was_training = method.training
+    method.eval()
+    size = (map_size, map_size) if isinstance(map_size, int) else (tuple(map_size) if map_size else None)
+    loader = make_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, device=dev)
+    maps, scores, masks, labels, has_mask, defects, paths, kinds, loco_masks, orig = ([] for _ in range(10))
+    t0 = time.perf_counter()
+    first_batch_s = None
+    try:
+        for batch in tqdm(loader, desc=f"predict {getattr(dataset, 'name', '')}".strip(), unit="batch",
+                          disable=not progress, leave=False):
+            batch = move_batch(batch, dev, cl)
+            with autocast(dev, dtype):
+                m, s = method.predict(batch)
+            m = m.float()
+            if m.ndim == 3:
+                m = m[:, None]
+            img_hw = tuple(batch["image"].shape[-2:])
+            if m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != img_hw:
+                raise ValueError(f"{type(method).__name__}.predict must return maps B×1×H×W at the input "
+                                 f"resolution {img_hw}, got {tuple(m.shape)}")
+            gt = batch["mask"].float()
+            if size is not None and size != img_hw:
+                m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+                gt = F.interpolate(gt, size=size, mode="nearest")
+            maps.append(m[:, 0])
+            masks.append(gt[:, 0] > 0.5)
+            scores.append(s.float().flatten())
+            labels.append(batch["label"].to(dev))
+            has_mask.append(batch["has_mask"].to(dev))
+            defects += list(batch["defect"])
+            paths += list(batch["path"])
+            if "anomaly_kind" in batch:
+                kinds += list(batch["anomaly_kind"])
+                lm = batch["masks"]
+                lm = list(lm) if isinstance(lm, torch.Tensor) else lm
+                if size is not None and size != img_hw:
+                    lm = [F.interpolate(x[None].float(), size=size, mode="nearest")[0].to(torch.uint8) if x.shape[0]
+                          else x.new_zeros((0, *size)) for x in lm]
+                loco_masks += [x.cpu() for x in lm]
+                orig += batch["orig_size"].cpu().tolist()
+            if first_batch_s is None:
+                synchronize(dev)
+                first_batch_s = time.perf_counter() - t0
+    finally:
+        method.train(was_training)
+    synchronize(dev)
+    predict_s = time.perf_counter() - t0
+    maps_t = torch.cat(maps)
+    scores_t, labels_t = torch.cat(scores), torch.cat(labels)
+    masks_t, has_mask_t = torch.cat(masks), torch.cat(has_mask)
+    n = int(labels_t.numel())
+
+    t1 = time.perf_counter()
+    metrics: dict[str, MetricResult] = {}
+    if compute_metrics:
+        metrics = evaluate(maps_t, scores_t, labels_t, masks_t, defects, has_mask_t.cpu(), aupro_mode=aupro_mode,
+                           fpr_limit=fpr_limit, device=maps_t.device, keep_curves=keep_curves)
+        cfg = getattr(dataset, "defects_config", None)
+        if kinds and cfg is not None:
+            loco = evaluate_loco(maps_t, scores_t, loco_masks, kinds, cfg, orig_sizes=orig, fpr_limits=spro_fpr_limits)
+            metrics["loco_image_auroc"] = dataclasses.replace(loco["image_auroc"], name="loco_image_auroc")
+            metrics["spro"] = loco["spro"]
+    synchronize(dev)
+    metrics_s = time.perf_counter() - t1
+
+    n_anom = int((labels_t > 0).sum())
+    counts = {"n_images": n, "n_normal": n - n_anom, "n_anomalous": n_anom,
+              "n_without_mask": int((~has_mask_t & (labels_t > 0)).sum())}
+    counts["per_defect"] = {d: defects.count(d) for d in sorted(set(defects))}
+    timings = {"predict_s": round(predict_s, 4), "metrics_s": round(metrics_s, 4),
+               "first_batch_s": round(first_batch_s or 0.0, 4),
+               "images_per_s": round(n / predict_s, 2) if predict_s > 0 else None}
+    protocol = {"aupro_mode": aupro_mode, "fpr_limits": [fpr_limit],
+                "spro_fpr_limits": list(spro_fpr_limits) if "spro" in metrics else None,
+                "mask_resolution": list(maps_t.shape[-2:]), "map_size": list(size) if size else None,
+                "image_size": list(img_hw), "device": str(dev),
+                "amp": amp_name(dtype), "channels_last": cl, "batch_size": batch_size}
+    return EvalResult(metrics=metrics, scores=scores_t.cpu(), labels=labels_t.cpu(), defects=defects, paths=paths,
+                      timings=timings, protocol=protocol, counts=counts,
+                      maps=maps_t if return_maps else None, masks=masks_t if return_maps else None,
+                      anomaly_kinds=kinds or None)
+
+
+@torch.no_grad()
+def validation_loss(method, dataset, *, batch_size: int = 16, device="auto", amp="auto", channels_last="auto",
+                    num_workers: int = 0) -> dict[str, float]:
+    """Mean of each ``training_step`` term over ``dataset`` in eval mode without gradients (for
+    checkpoint selection on a normal-only validation set). Weighted by batch size."""
+    dev, dtype, cl = _prepare(method, device, amp, channels_last)
+    was_training = method.training
+    method.eval()
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    try:
+        for batch in make_loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, device=dev):
+            batch = move_batch(batch, dev, cl)
+            b = int(batch["image"].shape[0])
+            with autocast(dev, dtype):
+                terms = method.training_step(batch)
+            for k, v in terms.items():
+                v = torch.as_tensor(v).detach().float().to(dev) * b
+                sums[k] = sums[k] + v if k in sums else v
+            count += b
+    finally:
+        method.train(was_training)
+    return {k: float(v) / count for k, v in sums.items()}

@@ -1,0 +1,288 @@
+"""adlib.engine on CPU: a tiny conv student regressing a fixed random conv teacher on 32×32 synthetic images."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from adlib.data.mvtec import MVTecAD
+from adlib.data.schema import collate
+from adlib.data.synthetic import generate
+from adlib.engine import (SCHEMA_VERSION, StepSampler, StopFit, build_results, data_info, environment_report,
+                          evaluate_method, fit, load_checkpoint, make_loader, protocol_from, read_results,
+                          seed_everything, timings_from, validate_results, write_results)
+from adlib.engine.results import ENV_KEYS, TOP_KEYS
+from adlib.engine.seed import DeviceCache
+from adlib.methods.base import AnomalyMethod
+from adlib.metrics import evaluate
+
+SHA = "0" * 64
+
+
+@dataclass
+class TinyConfig:
+    lr: float = 1e-2
+    noise: float = 0.01
+
+
+class TinyKD(AnomalyMethod):
+    """Frozen random conv teacher, 2-layer conv student; per-pixel squared error maps. Uses torch and
+    numpy randomness in training (input noise) so that RNG restoring is exercised."""
+
+    name = "tiny_kd"
+
+    def __init__(self, config: TinyConfig | None = None, init_seed: int = 0):
+        super().__init__()
+        self.config = config or TinyConfig()
+        g = torch.Generator().manual_seed(1234)  # the same teacher whatever the init seed
+        self.teacher = nn.Conv2d(3, 8, 3, padding=1)
+        with torch.no_grad():
+            for p in self.teacher.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+                p.requires_grad_(False)
+        torch.manual_seed(init_seed)
+        self.student = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 8, 3, padding=1))
+
+    def training_step(self, batch):
+        x = batch["image"]
+        x = x * (1 + self.config.noise * float(np.random.rand())) + self.config.noise * torch.randn_like(x)
+        with torch.no_grad():
+            t = self.teacher(x)
+        d = self.student(x) - t
+        mse = d.pow(2).mean()
+        return {"loss": mse, "mse": mse, "l1": d.abs().mean()}
+
+    @torch.no_grad()
+    def predict(self, batch):
+        x = batch["image"]
+        m = (self.student(x) - self.teacher(x)).pow(2).mean(1, keepdim=True)
+        return m, m.flatten(1).amax(1)
+
+    def configure_optimizer(self, total_steps=None):
+        opt = torch.optim.Adam(self.student.parameters(), lr=self.config.lr)
+        return {"optimizer": opt, "scheduler": torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.8)}
+
+    def weights_info(self):
+        return {"name": "random-teacher", "source": "generated in the test (seed 1234)", "sha256": SHA}
+
+    def checkpoint_state(self):
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("teacher.")}
+
+    def load_checkpoint_state(self, state):
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        assert not unexpected and all(k.startswith("teacher.") for k in missing)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn")
+    generate(root, categories="weave", image_size=32, n_train=8, n_test_good=4, n_test_defect=2, progress=False)
+    return {"root": root, "train": MVTecAD(root, "weave", "train", image_size=32),
+            "test": MVTecAD(root, "weave", "test", image_size=32)}
+
+
+def quiet(**kw):
+    return {"progress": False, "batch_size": 3, **kw}
+
+
+def params(m):
+    return {k: v.clone() for k, v in m.student.state_dict().items()}
+
+
+def test_loss_decreases_and_records(data):
+    res = fit(TinyKD(), data["train"], steps=30, **quiet())
+    loss = res.history["loss"]
+    assert len(loss) == 30 and set(res.history) == {"loss", "mse", "l1"}
+    assert all(isinstance(v, float) for v in loss)
+    assert np.mean(loss[-5:]) < 0.5 * np.mean(loss[:5])
+    assert (res.device, res.amp, res.channels_last, res.ckpt_selection) == ("cpu", None, False, "last")
+    assert res.steps == 30 and res.steps_per_epoch == 3 and res.epochs == 10
+    assert res.images_per_s > 0 and res.train_s > 0 and res.timings["train_images_per_s"] == res.images_per_s
+
+
+def test_epochs_and_stop(data):
+    assert fit(TinyKD(), data["train"], epochs=2, **quiet()).steps == 6
+    assert fit(TinyKD(), data["train"], epochs=2, drop_last=True, **quiet()).steps == 4
+
+    def stop(event, info):
+        if event == "log" and info["step"] >= 4:
+            raise StopFit
+
+    res = fit(TinyKD(), data["train"], steps=20, log_every=2, callbacks=[stop], **quiet())
+    assert res.steps == 4 and len(res.history["loss"]) == 4
+    with pytest.raises(ValueError, match="exactly one"):
+        fit(TinyKD(), data["train"], steps=3, epochs=1, **quiet())
+
+
+def test_seeding_reproducible(data):
+    a = fit(TinyKD(), data["train"], steps=12, seed=3, **quiet())
+    b = fit(TinyKD(), data["train"], steps=12, seed=3, **quiet())
+    c = fit(TinyKD(), data["train"], steps=12, seed=4, **quiet())
+    assert a.history == b.history
+    assert a.history["loss"] != c.history["loss"]
+
+
+def test_seed_everything_and_samplers(data):
+    g = seed_everything(5)
+    assert isinstance(g, torch.Generator)
+    x = (torch.rand(3), np.random.rand())
+    seed_everything(5)
+    assert torch.equal(x[0], torch.rand(3)) and x[1] == np.random.rand()
+    full = list(StepSampler(8, 3, total_steps=10, seed=1))
+    assert full[5:] == list(StepSampler(8, 3, total_steps=10, start_step=5, seed=1))
+    assert sorted(i for b in full[:3] for i in b) == list(range(8))  # one epoch covers every image once
+    order = [b["path"] for b in make_loader(data["train"], 4, shuffle=True, seed=2)]
+    assert order == [b["path"] for b in make_loader(data["train"], 4, shuffle=True, seed=2)]
+
+
+def test_resume_exact(data, tmp_path):
+    straight = TinyKD()
+    ref = fit(straight, data["train"], steps=12, seed=7, **quiet())
+    first = fit(TinyKD(), data["train"], steps=6, seed=7, checkpoint_dir=tmp_path, **quiet())
+    ck = load_checkpoint(tmp_path / "last.pt")
+    assert ck["step"] == 6 and not any(k.startswith("teacher.") for k in ck["model"])
+    assert len(ck["history"]["loss"]) == 6 and first.checkpoint_path.endswith("last.pt")
+    fresh = TinyKD(init_seed=99)  # different init: everything must come from the checkpoint
+    res = fit(fresh, data["train"], steps=12, seed=7, checkpoint_dir=tmp_path, resume=True, **quiet())
+    assert res.resumed_from_step == 6 and res.steps == 12
+    assert res.history == ref.history
+    for k, v in params(straight).items():
+        assert torch.equal(v, params(fresh)[k]), k
+    with pytest.raises(ValueError, match="different settings"):
+        fit(TinyKD(), data["train"], steps=14, seed=8, checkpoint_dir=tmp_path, resume=True, **quiet())
+
+
+def test_device_cache_matches_dataloader(data):
+    cache = DeviceCache(data["train"], torch.device("cpu"), progress=False)
+    ref = collate([data["train"][i] for i in (0, 5, 2)])
+    got = cache.batch([0, 5, 2])
+    for k in ("image", "mask", "label", "orig_size", "has_mask"):
+        assert torch.equal(got[k], ref[k]), k
+    assert got["defect"] == ref["defect"] and got["path"] == ref["path"]
+    a = fit(TinyKD(), data["train"], steps=8, seed=1, **quiet())
+    b = fit(TinyKD(), data["train"], steps=8, seed=1, on_gpu_cache=True, **quiet())
+    assert b.on_gpu_cache and a.history == b.history
+
+
+def test_evaluate_method(data):
+    method = TinyKD()
+    fit(method, data["train"], steps=10, **quiet())
+    er = evaluate_method(method, data["test"], batch_size=4, progress=False, return_maps=True)
+    assert er.counts["n_images"] == 10 and er.counts["n_normal"] == 4 and er.counts["n_anomalous"] == 6
+    assert er.counts["per_defect"] == {"good": 4, "hole": 2, "scratch": 2, "stain": 2}
+    assert set(er.metrics) == {"image_auroc", "image_f1_max", "pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro"}
+    assert er.metrics["aupro"].protocol["mode"] == "mvtec" and er.metrics["aupro"].protocol["fpr_limit"] == 0.3
+    assert er.metrics["pixel_auroc"].protocol["mask_resolution"] == [32, 32]
+    assert all(0 <= v <= 1 for v in er.summary().values())
+    assert set(er.per_defect()) == {"hole", "scratch", "stain"}
+    assert er.scores.shape == (10,) and er.maps.shape == (10, 32, 32) and er.labels.tolist() == data["test"].labels.tolist()
+    assert er.timings["images_per_s"] > 0 and method.training  # training mode restored
+    # the same numbers as metrics.evaluate on per-sample predictions
+    with torch.no_grad():
+        method.eval()
+        samples = [data["test"][i] for i in range(10)]
+        maps = torch.cat([method.predict(collate([s]))[0] for s in samples])
+        method.train()
+    direct = evaluate(maps[:, 0], maps.flatten(1).amax(1), [s["label"] for s in samples],
+                      torch.stack([s["mask"][0] for s in samples]), [s["defect"] for s in samples])
+    for k, v in direct.items():
+        assert er[k] == pytest.approx(v.value, abs=1e-6), k
+    small = evaluate_method(method, data["test"], batch_size=4, progress=False, map_size=16, aupro_mode="rd4ad_legacy")
+    assert small.protocol["mask_resolution"] == [16, 16] and small.metrics["aupro"].protocol["mode"] == "rd4ad_legacy"
+
+
+def test_test_selection_needs_permission(data):
+    with pytest.raises(ValueError, match="test split"):
+        fit(TinyKD(), data["train"], steps=6, val_data=data["test"], ckpt_selection="best_val", **quiet())
+    method = TinyKD()
+    res = fit(method, data["train"], steps=9, val_data=data["test"], ckpt_selection="best_val", eval_every=3,
+              allow_test_selection=True, selection_metric=("image_auroc", "pixel_auroc"), **quiet())
+    assert res.ckpt_selection == "best_on_test" and res.protocol["val_on_test"]
+    assert [r["step"] for r in res.val_history] == [3, 6, 9]
+    best = max(res.val_history, key=lambda r: r["selection_value"])
+    assert res.best_step == best["step"] and res.selection_metric == "image_auroc+pixel_auroc"
+    assert protocol_from(res)["ckpt_selection"] == "best_on_test"
+    if res.best_step != 9:
+        assert res.final_state is not None
+    # validation must not disturb training: same trajectory as without it
+    assert res.history == fit(TinyKD(), data["train"], steps=9, **quiet()).history
+
+
+def test_best_val_loss_on_normal_only_validation(data, tmp_path):
+    res = fit(TinyKD(), data["train"], steps=9, val_data=data["train"], ckpt_selection="best_val", eval_every=3,
+              checkpoint_dir=tmp_path, **quiet())
+    assert res.selection_metric == "val_loss" and res.ckpt_selection == "best_val"
+    assert res.best_value == min(r["val_loss"] for r in res.val_history)
+    assert (tmp_path / "best.pt").is_file() and load_checkpoint(tmp_path / "best.pt")["step"] == res.best_step
+
+
+def make_results(data, tmp_path):
+    method = TinyKD()
+    fr = fit(method, data["train"], steps=6, **quiet())
+    er = evaluate_method(method, data["test"], progress=False)
+    return build_results("Tiny (test)", method.name, "synthetic", "weave", 0, method.config_dict(),
+                         protocol_from(fr, er, image_size=32), er, None, method.weights_info(),
+                         data_info("synthetic", data["root"], None, train=data["train"], test=data["test"]),
+                         timings_from(fr, er), extra={"note": "unit test"})
+
+
+def test_results_roundtrip(data, tmp_path):
+    d = make_results(data, tmp_path)
+    assert [k for k in d if k != "extra"] == list(TOP_KEYS) and d["schema_version"] == SCHEMA_VERSION
+    assert set(ENV_KEYS) <= set(d["env"]) and set(ENV_KEYS) <= set(environment_report())
+    assert d["protocol"]["ckpt_selection"] == "last" and d["protocol"]["aupro_mode"] == "mvtec"
+    assert d["data"]["counts"]["test"]["good"] == 4 and set(d["per_defect"]) == {"hole", "scratch", "stain"}
+    validate_results(d)
+    path = write_results(d, tmp_path / "out" / "results.json")
+    assert read_results(path) == d == json.loads(path.read_text())
+    assert not list(path.parent.glob(".*tmp"))
+
+
+def test_results_validation_errors(data, tmp_path):
+    d = make_results(data, tmp_path)
+    d.pop("paper")
+    d["metrics"]["image_auroc"]["value"] = 1.5
+    d["weights"]["source"] = ""
+    d["weights"]["sha256"] = "xyz"
+    d["protocol"]["ckpt_selection"] = "best_guess"
+    d["seed"] = "0"
+    with pytest.raises(ValueError) as err:
+        validate_results(d)
+    msg = str(err.value)
+    for needle in ("paper: missing", "metrics.image_auroc.value", "weights.source", "weights.sha256",
+                   "ckpt_selection", "seed"):
+        assert needle in msg, needle
+    with pytest.raises(ValueError):
+        write_results(d, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
+
+
+def test_progress_false_prints_nothing(data, capfd):
+    method = TinyKD()
+    fit(method, data["train"], steps=5, val_data=data["train"], **quiet())
+    evaluate_method(method, data["test"], progress=False)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    fit(method, data["train"], steps=2, batch_size=3, progress=True)
+    assert "fit tiny_kd" in capfd.readouterr().err
+
+
+def test_loco_metrics_and_cpu_bf16(tmp_path):
+    from adlib.data.loco import MVTecLOCO
+
+    generate(tmp_path, categories="tray", image_size=32, n_train=4, n_test_good=3, n_test_defect=2, n_validation=3,
+             progress=False)
+    train, test = MVTecLOCO(tmp_path, "tray", "train", image_size=32), MVTecLOCO(tmp_path, "tray", "test", image_size=32)
+    method = TinyKD()
+    res = fit(method, train, steps=4, amp="bf16", channels_last=True, on_gpu_cache=True, **quiet())
+    assert (res.amp, res.channels_last, res.on_gpu_cache) == ("bf16", True, True)
+    er = evaluate_method(method, test, progress=False, amp="bf16", channels_last=True)
+    assert set(er["loco_image_auroc"]) == {"logical", "structural", "mean"}
+    assert set(er["spro"]["mean"]) == {0.01, 0.05, 0.1, 0.3, 1.0} and er.protocol["spro_fpr_limits"][-1] == 1.0
+    assert er.metrics["aupro"].protocol["mask_resolution"] == [32, 32] and er.counts["n_images"] == len(test)
+    assert evaluate_method(method, test, progress=False, map_size=16)["spro"]["mean"][1.0] > 0
