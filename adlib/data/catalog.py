@@ -1,0 +1,83 @@
+"""Open any dataset by name: the one entry point notebooks, the runner and scripts use.
+
+    open_dataset("synthetic", "weave", "train", image_size=128)
+    open_dataset("mtd", "mtd", "test")                  # prepared from ../shared/datasets/mtd_raw if needed
+    open_dataset("mvtec_ad", "bottle", "test", root="/data")
+    open_dataset("/my/folder", "widget", "test")        # any folder in the MVTec layout
+
+Roots follow the download scripts: ``<data root>/<dataset>/…`` with the data root from
+``$ADLIB_DATA`` (default ``~/.cache/adlib/data``). A dataset that is missing raises an error that
+says how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from adlib.paths import data_root, shared_mtd_raw
+
+from .base import AnomalyDataset
+from .errors import DatasetNotFoundError
+
+DATASETS = ("synthetic", "mtd", "mvtec_ad", "mvtec_loco", "visa", "btad", "dagm")
+
+
+def dataset_root(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Where dataset ``name`` lives under the data root (``root`` overrides the data root)."""
+    base = Path(root).expanduser() if root is not None else data_root()
+    sub = {"synthetic": "synthetic", "mtd": "", "mvtec_ad": "mvtec_ad", "mvtec_loco": "mvtec_loco", "visa": "visa",
+           "btad": "btad", "dagm": "dagm"}[name]
+    return base / sub if sub else base
+
+
+def open_dataset(dataset: str, category: str, split: str = "train", root: str | os.PathLike | None = None,
+                 synthetic_size: int | None = None, **kwargs) -> AnomalyDataset:
+    """A split of one category of a named dataset (or of a folder path in the MVTec layout).
+
+    ``kwargs`` go to the dataset (``image_size``, ``normalize``, ``cache``, ``mask_interpolation``...).
+    Synthetic data are generated on first use at ``synthetic_size`` (default 128 px, in
+    ``synthetic/``; 256 px in ``synthetic_256/`` when a larger ``image_size`` is asked for);
+    MTD is prepared from ``../shared/datasets/mtd_raw`` when that raw copy is present.
+    """
+    if dataset not in DATASETS:
+        path = Path(dataset).expanduser()
+        if path.is_dir():
+            from .mvtec import MVTecAD
+
+            return MVTecAD(path, category, split, **kwargs)
+        raise DatasetNotFoundError(f"unknown dataset {dataset!r}: use one of {DATASETS} or a folder in the MVTec layout")
+    where = dataset_root(dataset, root)
+    if dataset == "synthetic":
+        from .mvtec import MVTecAD
+        from .synthetic import generate
+
+        wanted = kwargs.get("image_size")
+        size = synthetic_size or (256 if isinstance(wanted, int) and wanted > 128 else 128)
+        if size != 128:  # the 128-px default set lives in synthetic/, other sizes beside it
+            where = where.with_name(f"synthetic_{size}")
+        generate(where, categories=category, image_size=size, progress=False)
+        return MVTecAD(where, category, split, **kwargs)
+    if dataset == "mtd":
+        if not (where / category).is_dir() and category == "mtd" and shared_mtd_raw() is not None:
+            from .mtd import prepare_mtd
+
+            prepare_mtd(shared_mtd_raw(), where, size=256, progress=False)
+    hint = f"run `python data_scripts/download_{dataset}.py --root {data_root() if root is None else root}`"
+    if not where.is_dir():
+        raise DatasetNotFoundError(f"{dataset} not found at {where}; {hint}")
+    if dataset in ("mtd", "mvtec_ad", "visa"):
+        from .mvtec import MVTecAD
+
+        return MVTecAD(where, category, split, **kwargs)
+    if dataset == "mvtec_loco":
+        from .loco import MVTecLOCO
+
+        return MVTecLOCO(where, category, split, **kwargs)
+    if dataset == "btad":
+        from .btad import BTAD
+
+        return BTAD(where, category, split, **kwargs)
+    from .dagm import DAGM
+
+    return DAGM(where, category, split, **kwargs)
