@@ -10,6 +10,7 @@ function                       figure
 overlay_heatmap                map over image, GT / prediction contours, ``norm`` written on it
 plot_map                       a map alone (no image), same conventions
 comparison_grid                rows = samples; input / GT / one column per method
+sample_grid                    dataset samples with ground-truth contours
 per_scale_maps                 RD per-level maps and their sum
 gallery                        rows of chosen images (e.g. top-k, worst false positives)
 threshold_figure               predicted vs GT mask at a threshold + per-region overlap bars
@@ -41,7 +42,7 @@ from ._common import (
 from .curves import area_up_to, pro_curve_figure, roc_curve_figure
 from .distributions import score_distributions, score_distributions_grid
 from .features import feature_pca_rgb, pca_figure
-from .grids import GRID_NORMS, comparison_grid, gallery, per_scale_maps, upsample_map
+from .grids import GRID_NORMS, comparison_grid, gallery, per_scale_maps, sample_grid, upsample_map
 from .overlay import GT_COLOR, PRED_COLOR, add_colorbar, add_contours, heatmap_rgba, overlay_heatmap, plot_map
 from .tables import results_heatmap, table_arrays
 from .thresholds import threshold_figure, threshold_stats
@@ -60,6 +61,7 @@ __all__ = [
     "as_rgb",
     "close_figure",
     "comparison_grid",
+    "sample_grid",
     "feature_pca_rgb",
     "figure_png",
     "gallery",

@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from scipy import ndimage
 
 from ._common import as_map, as_mask, as_rgb, global_range, new_figure, norm_label, split_batch, style_image_axes
-from .overlay import GT_COLOR, GT_LABEL, add_colorbar, overlay_heatmap, plot_map
+from .overlay import GT_COLOR, GT_LABEL, add_colorbar, add_contours, overlay_heatmap, plot_map
 
 GRID_NORMS = ("per_image", "per_method", "global", "fixed")
 
@@ -206,4 +206,31 @@ def gallery(images, maps, groups: Mapping[str, Sequence[int]], scores=None, labe
     head = norm_label(norm, vmin, vmax, cmap) if norm != "per_image" else f"norm: per-image min-max · cmap: {cmap}"
     fig.suptitle(f"{title}\n{head}" if title else head, fontsize=9)
     _gt_legend(fig, any(g is not None and as_mask(g).any() for g in masks))
+    return fig
+
+
+def sample_grid(images, gts=None, titles: Sequence[str] | None = None, ncols: int = 6, cell: float = 2.0,
+                title: str | None = None):
+    """Dataset samples side by side, ground-truth masks drawn as contours (no anomaly maps)."""
+    imgs = split_batch(images, "images")
+    masks = split_batch(gts, "gts") if gts is not None else [None] * len(imgs)
+    if len(masks) != len(imgs):
+        raise ValueError(f"{len(masks)} ground truths for {len(imgs)} images")
+    ncols = max(1, min(ncols, len(imgs)))
+    nrows = -(-len(imgs) // ncols)
+    fig = new_figure(cell * ncols, cell * nrows + 0.5)
+    axes = np.asarray(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        style_image_axes(ax)
+        if i >= len(imgs):
+            ax.set_visible(False)
+            continue
+        rgb = as_rgb(imgs[i])
+        ax.imshow(rgb, interpolation="bilinear")
+        if masks[i] is not None and as_mask(masks[i]).any():
+            add_contours(ax, masks[i], GT_COLOR, frame_shape=rgb.shape[:2])
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return fig

