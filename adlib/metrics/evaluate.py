@@ -78,7 +78,7 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
     """
     t0 = time.perf_counter()
     m = as_maps(maps, "anomaly maps", device)
-    g = as_maps(masks, "masks", m.device) > 0.5
+    g = as_maps(masks, "masks", m.device, check_finite=False) > 0.5
     s = as_scores(scores, "scores", m.device)
     y = as_scores(labels, "labels", m.device) > 0
     n = m.shape[0]

@@ -57,8 +57,8 @@ def as_tensor(x, name: str, device: torch.device | str | None = None) -> torch.T
     return t.to(device) if device is not None else t
 
 
-def as_maps(x, name: str, device=None) -> torch.Tensor:
-    """N×H×W (or N×1×H×W, or one H×W) float tensor; NaN/inf raise a :class:`MetricError`."""
+def as_maps(x, name: str, device=None, check_finite: bool = True) -> torch.Tensor:
+    """N×H×W (or N×1×H×W, or one H×W) tensor; NaN/inf raise a :class:`MetricError` (if checked)."""
     t = as_tensor(x, name, device)
     if t.ndim == 4 and t.shape[1] == 1:
         t = t[:, 0]
@@ -66,7 +66,7 @@ def as_maps(x, name: str, device=None) -> torch.Tensor:
         t = t[None]
     if t.ndim != 3:
         raise MetricError(f"{name} must be N×H×W (or N×1×H×W), got shape {tuple(t.shape)}")
-    if t.is_floating_point() and not torch.isfinite(t).all():
+    if check_finite and t.is_floating_point() and not torch.isfinite(t).all():
         bad = (~torch.isfinite(t)).flatten(1).any(1).nonzero().flatten().tolist()
         raise MetricError(f"{name} contains NaN or inf values (images {bad[:10]})")
     return t

@@ -117,7 +117,7 @@ def image_auroc(scores, labels) -> MetricResult:
 def pixel_inputs(maps, masks) -> tuple[torch.Tensor, torch.Tensor]:
     """Validated N×H×W maps and boolean masks (mask > 0.5) on the maps' device."""
     m = as_maps(maps, "anomaly maps")
-    g = as_maps(masks, "masks", m.device)
+    g = as_maps(masks, "masks", m.device, check_finite=False)
     if m.shape != g.shape:
         raise MetricError(f"anomaly maps {tuple(m.shape)} and masks {tuple(g.shape)} differ in shape")
     return m, g > 0.5
