@@ -4,6 +4,7 @@
     adlib data synth [--root DIR] [--categories weave nut ...] [--size 128] [--seed 0]
     adlib data fetch NAME [--root DIR] [--offline] ...   (same as data_scripts/download_NAME.py)
     adlib data list [--root DIR]         what is prepared under the data root
+    adlib reproduce CONFIG.yaml [--profile small|full] [--out runs]   run a paper table's grid
 """
 
 from __future__ import annotations
@@ -76,6 +77,17 @@ def cmd_list(a) -> int:
     return 0
 
 
+def cmd_reproduce(a) -> int:
+    from adlib.reproduce import load_config, run_grid
+
+    status = run_grid(load_config(a.config), a.profile, a.out, progress=not a.no_progress)
+    for st in status:
+        print(f"{st['status']:>16s}  {st['category']}  {st['tag']}")
+    failed = [st for st in status if st["status"].startswith("failed")]
+    print(f"{len(status) - len(failed)}/{len(status)} cells done; results under {a.out}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["data", "fetch"]:
@@ -108,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     dsub.add_parser("fetch", help="download one dataset: adlib data fetch NAME --help")
     ls = dsub.add_parser("list", parents=[common], help="what is prepared under the data root")
     ls.set_defaults(func=cmd_list)
+    rp = sub.add_parser("reproduce", help="run the grid of one paper table (configs/<paper>/<table>.yaml)")
+    rp.add_argument("config")
+    rp.add_argument("--profile", default="small", help="small (CPU, default) | full (the paper's settings) | ...")
+    rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
+    rp.add_argument("--no-progress", action="store_true")
+    rp.set_defaults(func=cmd_reproduce)
     a = p.parse_args(argv)
     from adlib.data.errors import DataError
 

@@ -1,0 +1,137 @@
+"""Table grids: a config file lists the cells of a paper table; each cell is one experiment.
+
+A config (``configs/<paper>/<table>.yaml``)::
+
+    paper: rd_variance_loss
+    table: IV
+    method: rd_var                # what run_experiment builds
+    notebook: 01_rd_variance_loss.ipynb
+    full:  {dataset: mvtec_ad, categories: [carpet, ...], backbone: wide_resnet50_2, image_size: 256, epochs: 200, batch_size: 16}
+    small: {dataset: mtd, categories: [mtd], backbone: efficientnet_lite0, image_size: 128, epochs: 20, batch_size: 16}
+    grid:  {batch_size: [4, 8, 16, 32]}   # the table's axis (overrides the profile's value)
+    seeds: [0]
+
+:func:`expand` turns it into cells (profile × categories × grid × seeds); :func:`run_grid` runs
+them in-process with :func:`adlib.experiment.run_experiment`, skipping cells whose results file
+exists and recording failures without stopping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+RUN_KEYS = ("dataset", "category", "image_size", "epochs", "steps", "batch_size", "seed", "root", "aupro_mode",
+            "mask_interpolation", "device")
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"grid config not found: {path}")
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - papermill (notebooks extra) brings PyYAML
+        raise ImportError("reading grid configs needs PyYAML: pip install -e '.[notebooks]'") from exc
+    cfg = yaml.safe_load(path.read_text())
+    for key in ("paper", "table", "method", "grid"):
+        if key not in cfg:
+            raise ValueError(f"{path}: missing key {key!r}")
+    return cfg
+
+
+@dataclass
+class Cell:
+    """One experiment of a table: run settings + method config, and a tag naming the setting."""
+
+    paper: str
+    table: str
+    method: str
+    run: dict
+    config: dict
+    tag: str
+    setting: dict = field(default_factory=dict)
+
+
+TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
+
+
+def _tag(method: str, config: dict, run: dict) -> str:
+    """A readable name of everything that defines the experiment (config values that differ from
+    the method's defaults, plus size/schedule), so equal cells of different tables share results."""
+    from dataclasses import MISSING, fields
+
+    from adlib.methods.base import _REGISTRY
+
+    defaults = {}
+    if method in _REGISTRY:
+        for f in fields(_REGISTRY[method][1]):
+            if f.default is not MISSING:
+                defaults[f.name] = f.default
+    parts = [f"{k}={v}" for k, v in sorted(config.items()) if defaults.get(k, object()) != v]
+    parts += [f"{k}={run[k]}" for k in TAG_RUN_KEYS if run.get(k) is not None]
+    return "__".join([method, *parts]).replace("/", "_").replace(" ", "")
+
+
+def expand(cfg: dict, profile: str = "small") -> list[Cell]:
+    """All cells of a config for one profile (``small`` for CPU, ``full`` for the paper's settings)."""
+    if profile not in cfg:
+        raise ValueError(f"config has no {profile!r} profile (has: {[k for k in ('small', 'full') if k in cfg]})")
+    base = dict(cfg[profile])
+    categories = base.pop("categories", [base.pop("category", None)])
+    axes = cfg["grid"] or {}
+    names = sorted(axes)
+    cells = []
+    for category, values, seed in itertools.product(categories, itertools.product(*(axes[n] for n in names)),
+                                                    cfg.get("seeds", [0])):
+        setting = dict(zip(names, values))
+        merged = {**base, **setting, "category": category, "seed": seed}
+        method = merged.pop("method", cfg["method"])
+        run = {k: merged.pop(k) for k in RUN_KEYS if k in merged}
+        cells.append(Cell(cfg["paper"], str(cfg["table"]), method, run, merged, _tag(method, merged, run), setting))
+    return cells
+
+
+def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs", progress: bool = True,
+             only: dict | None = None) -> list[dict]:
+    """Run every cell not yet done; returns one status record per cell (done / skipped / failed)."""
+    from adlib.experiment import results_path, run_experiment
+
+    status = []
+    cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
+    for cell in tqdm(cells, desc=f"{cfg['paper']} table {cfg['table']}", disable=not progress or None):
+        path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+        rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
+        if path.is_file():
+            status.append({**rec, "status": "skipped (done)"})
+            continue
+        try:
+            run_experiment(cell.method, cell.config, paper=cell.paper, tag=cell.tag, output_dir=output_dir,
+                           progress=False, **cell.run)
+            status.append({**rec, "status": "done"})
+        except Exception as exc:  # a failed cell is recorded, the grid goes on
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.parent / "error.txt").write_text(traceback.format_exc())
+            status.append({**rec, "status": f"failed: {type(exc).__name__}: {exc}"})
+    return status
+
+
+def collect(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs") -> list[dict]:
+    """The finished cells' results (setting + metrics + weights + timings) for tables."""
+    from adlib.experiment import results_path
+
+    rows = []
+    for cell in expand(cfg, profile):
+        path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+        if path.is_file():
+            res = json.loads(path.read_text())
+            rows.append({"table": cell.table, "setting": cell.setting, "method": cell.method, "category": cell.run["category"],
+                         "seed": cell.run["seed"], "metrics": {k: v["value"] for k, v in res["metrics"].items()},
+                         "weights": res["weights"], "timings": res["timings"], "path": str(path)})
+    return rows

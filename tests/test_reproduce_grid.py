@@ -1,0 +1,53 @@
+"""Table grids: expansion, shared cells across tables, resumable runs, failures recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adlib.reproduce import collect, expand, load_config, run_grid
+
+CFG = {
+    "paper": "rd_variance_loss", "table": "IV", "method": "rd_var",
+    "small": {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0",
+              "image_size": 32, "steps": 2, "batch_size": 4},
+    "grid": {"batch_size": [4, 8]}, "seeds": [0],
+}
+
+
+def test_expand_and_shared_tags(tmp_path):
+    cells = expand(CFG, "small")
+    assert [c.run["batch_size"] for c in cells] == [4, 8]
+    assert cells[0].config == {"backbone": "efficientnet_lite0"}
+    other = dict(CFG, table="III", grid={"var_distance": ["cos", "l1"]})
+    tags_iii = [c.tag for c in expand(other, "small")]
+    assert cells[0].tag == tags_iii[0]  # same experiment in two tables → one result
+    assert "var_distance=l1" in tags_iii[1]
+    with pytest.raises(ValueError, match="profile"):
+        expand(CFG, "full")
+
+
+def test_config_files_parse():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+    assert files
+    for f in files:
+        cfg = load_config(f)
+        assert expand(cfg, "small") and expand(cfg, "full")
+
+
+@pytest.mark.slow
+def test_run_grid_resumes_and_records_failures(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    status = run_grid(CFG, "small", tmp_path / "runs", progress=False)
+    assert [s["status"] for s in status] == ["done", "done"]
+    assert [s["status"] for s in run_grid(CFG, "small", tmp_path / "runs", progress=False)] == ["skipped (done)"] * 2
+    rows = collect(CFG, "small", tmp_path / "runs")
+    assert len(rows) == 2 and all(0 <= r["metrics"]["image_auroc"] <= 1 for r in rows)
+    bad = dict(CFG, grid={"var_level": ["D9"]})
+    st = run_grid(bad, "small", tmp_path / "runs", progress=False)
+    assert st[0]["status"].startswith("failed: ValueError")
+    assert (tmp_path / "runs").rglob("error.txt")
