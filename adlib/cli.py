@@ -5,6 +5,7 @@
     adlib data fetch NAME [--root DIR] [--offline] ...   (same as data_scripts/download_NAME.py)
     adlib data list [--root DIR]         what is prepared under the data root
     adlib reproduce CONFIG.yaml [--profile small|full] [--out runs]   run a paper table's grid
+    adlib report CONFIG.yaml ... --runs runs [--profile small] [--out reports]   paper / ours / delta tables
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def cmd_reproduce(a) -> int:
     return 1 if failed else 0
 
 
+def cmd_report(a) -> int:
+    from adlib.reproduce.report import build_report
+
+    rep = build_report(a.configs, a.runs, a.profile, a.out)
+    for sec in rep["tables"]:
+        rows = sec["rows"]
+        done = sum(r["n"] > 0 for r in rows)
+        print(f"{sec['paper']} {sec['title']}: {sec.get('skipped') or f'{done}/{len(rows)} rows with results'}")
+    print(rep["files"]["markdown"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["data", "fetch"]:
@@ -126,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_reproduce)
+    rr = sub.add_parser("report", help="paper / ours / delta for paper tables (markdown, HTML, CSV)")
+    rr.add_argument("configs", nargs="+", metavar="CONFIG")
+    rr.add_argument("--runs", default="runs", help="results folder (default ./runs)")
+    rr.add_argument("--profile", default="small", help="small (default) | full | ...")
+    rr.add_argument("--out", default="reports", help="folder for report_<profile>.md/.html/.csv (default ./reports)")
+    rr.set_defaults(func=cmd_report)
     a = p.parse_args(argv)
     from adlib.data.errors import DataError
 

@@ -67,6 +67,7 @@ def _tag(method: str, config: dict, run: dict) -> str:
     the method's defaults, plus size/schedule), so equal cells of different tables share results."""
     from dataclasses import MISSING, fields
 
+    import adlib.methods  # noqa: F401  (fills the registry: tags must not depend on import order)
     from adlib.methods.base import _REGISTRY
 
     defaults = {}

