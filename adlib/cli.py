@@ -79,15 +79,67 @@ def cmd_list(a) -> int:
 
 
 def cmd_reproduce(a) -> int:
+    if a.all:
+        return cmd_reproduce_all(a)
+    if not a.config:
+        print("error: give a config file (configs/<paper>/<table>.yaml) or --all", file=sys.stderr)
+        return 2
+    status = _run_config(a, a.config, a.profile)
+    for st in status:
+        print(f"{st['status']:>16s}  {st['category']}  {st['tag']}")
+    failed = [st for st in status if st["status"].startswith("failed")]
+    missing = [st for st in status if st["status"].startswith("not run")]
+    print(f"{len(status) - len(failed) - len(missing)}/{len(status)} cells done, {len(missing)} not run "
+          f"(data or weights missing), {len(failed)} failed; results under {a.out}")
+    return 1 if failed else 0
+
+
+def cmd_reproduce_all(a) -> int:
+    """Every table of every paper: the quick CPU profiles (synthetic, + MTD when present), or --full."""
+    from adlib.paths import REPO_ROOT
+    from adlib.reproduce.report import build_report
+
+    configs = sorted((REPO_ROOT / "configs").rglob("*.yaml"))
+    if not configs:
+        print(f"error: no table configs under {REPO_ROOT / 'configs'}", file=sys.stderr)
+        return 1
+    if a.full:
+        profiles = ["full"]
+    else:
+        from adlib.data.catalog import dataset_root
+
+        mtd_there = shared_mtd_raw() is not None or (dataset_root("mtd") / "mtd").is_dir()
+        profiles = ["quick"] + (["quick_mtd"] if mtd_there else [])
+        print("profiles:", ", ".join(profiles) + ("" if mtd_there else " (MTD not found: synthetic only)"))
+    failed = 0
+    for profile in profiles:
+        for cfg in configs:
+            status = _run_config(a, cfg, profile)
+            failed += sum(st["status"].startswith("failed") for st in status)
+            done = sum(st["status"] in ("done", "skipped (done)") for st in status)
+            print(f"{cfg.relative_to(REPO_ROOT)} [{profile}]: {done}/{len(status)} cells done")
+    paths = []
+    for profile in profiles:
+        rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report")
+        paths.append(rep["files"]["markdown"])
+    print(f"{failed} failed cells" if failed else "all cells done")
+    for p in paths:
+        print(f"report: {p}")
+    return 1 if failed else 0
+
+
+def _run_config(a, config, profile) -> list[dict]:
     from adlib.reproduce import load_config, run_grid
 
-    cfg = load_config(a.config)
+    cfg = load_config(config)
+    if profile not in cfg:
+        return []
     if a.engine == "python":
-        status = run_grid(cfg, a.profile, a.out, progress=not a.no_progress)
+        status = run_grid(cfg, profile, a.out, progress=not a.no_progress)
     else:
         from adlib.reproduce.jobs import jobs_for
 
-        jobs = jobs_for(cfg, a.profile, a.out)
+        jobs = jobs_for(cfg, profile, a.out)
         if a.engine == "notebook":
             from adlib.reproduce.notebook_runner import run_jobs
 
@@ -102,13 +154,7 @@ def cmd_reproduce(a) -> int:
 
             executor = "slurm" if a.engine == "slurm" else "local"
             status = submit_submitit(jobs, str(Path(a.out) / "_submitit"), executor=executor, timeout_s=a.timeout)
-    for st in status:
-        print(f"{st['status']:>16s}  {st['category']}  {st['tag']}")
-    failed = [st for st in status if st["status"].startswith("failed")]
-    missing = [st for st in status if st["status"].startswith("not run")]
-    print(f"{len(status) - len(failed) - len(missing)}/{len(status)} cells done, {len(missing)} not run "
-          f"(data or weights missing), {len(failed)} failed; results under {a.out}")
-    return 1 if failed else 0
+    return status
 
 
 def cmd_report(a) -> int:
@@ -156,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     ls = dsub.add_parser("list", parents=[common], help="what is prepared under the data root")
     ls.set_defaults(func=cmd_list)
     rp = sub.add_parser("reproduce", help="run the grid of one paper table (configs/<paper>/<table>.yaml)")
-    rp.add_argument("config")
+    rp.add_argument("config", nargs="?", help="configs/<paper>/<table>.yaml (or --all)")
+    rp.add_argument("--all", action="store_true", help="every table: quick CPU profiles (+ MTD if present), then the report")
+    rp.add_argument("--full", action="store_true", help="with --all: the papers' settings (GPU, datasets, weights)")
     rp.add_argument("--profile", default="small", help="small (CPU, default) | full (the paper's settings) | ...")
     rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
     rp.add_argument("--engine", default="notebook", choices=["notebook", "python", "submitit-local", "slurm", "ray"],
