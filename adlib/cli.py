@@ -79,6 +79,8 @@ def cmd_list(a) -> int:
 
 
 def cmd_reproduce(a) -> int:
+    if a.engine is None:
+        a.engine = "python" if a.all else "notebook"
     if a.all:
         return cmd_reproduce_all(a)
     if not a.config:
@@ -207,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--full", action="store_true", help="with --all: the papers' settings (GPU, datasets, weights)")
     rp.add_argument("--profile", default="small", help="small (CPU, default) | full (the paper's settings) | ...")
     rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
-    rp.add_argument("--engine", default="notebook", choices=["notebook", "python", "submitit-local", "slurm", "ray"],
-                    help="notebook: papermill runs of the table's notebook (default); python: in-process; "
+    rp.add_argument("--engine", default=None, choices=["notebook", "python", "submitit-local", "slurm", "ray"],
+                    help="notebook: papermill runs of the table's notebook (default for one config); python: "
+                         "in-process, only the cell's method (default for --all: minutes on a CPU); "
                          "submitit-local / slurm / ray: the same jobs on an existing scheduler (extra 'scaleout')")
     rp.add_argument("--devices", default="auto", help="auto (every visible GPU, else CPU) | cpu | 0,1,...")
     rp.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
