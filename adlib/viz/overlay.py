@@ -97,6 +97,14 @@ def _extend(arr: np.ndarray, lo: float, hi: float) -> str:
     return {(False, False): "neither", (True, False): "min", (False, True): "max"}.get((below, above), "both")
 
 
+def _figure_axes(ax, colorbar: bool):
+    """(figure, axes): a new single-panel figure when ``ax`` is None, else ``ax``'s own figure."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = new_figure(4.6 if colorbar else 4.0, 4.3)
+    return fig, fig.add_subplot()
+
+
 def overlay_heatmap(image, amap, norm: str = "per_image", vmin: float | None = None,
                     vmax: float | None = None, cmap: str = "jet", alpha: float = 0.5, gt=None, pred=None,
                     ax=None, title: str | None = None, colorbar: bool = True, legend: bool = True,
@@ -115,11 +123,7 @@ def overlay_heatmap(image, amap, norm: str = "per_image", vmin: float | None = N
     rgb = as_rgb(image)
     arr = as_map(amap)
     lo, hi = resolve_range(arr, norm, vmin, vmax)
-    if ax is None:
-        fig = new_figure(4.6 if colorbar else 4.0, 4.3)
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, colorbar)
     extent = image_extent(rgb.shape)
     ax.imshow(rgb, extent=extent, interpolation="bilinear")
     if overlay:
@@ -149,11 +153,7 @@ def plot_map(amap, norm: str = "per_image", vmin: float | None = None, vmax: flo
     """An anomaly map on its own (no image underneath), with the same conventions as :func:`overlay_heatmap`."""
     arr = as_map(amap)
     lo, hi = resolve_range(arr, norm, vmin, vmax)
-    if ax is None:
-        fig = new_figure(4.6 if colorbar else 4.0, 4.3)
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_axes(ax, colorbar)
     extent = image_extent(arr.shape)
     ax.imshow(arr, cmap=cmap, vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
     if gt is not None:
