@@ -38,3 +38,4 @@ def test_01_rd_variance_loss_results(tmp_path):
         assert 0.65 < m["image_auroc"] <= 1.0 and 0.7 < m["pixel_auroc"] <= 1.0, m
         assert res["protocol"]["aupro_mode"] == "mvtec" and res["protocol"]["image_size"] == 64
         assert res["data"]["counts"]["train"] == {"good": 40}
+        assert sorted(p.name for p in (f.parent / "figures").glob("*.png")) == ["d1_spread.png", "heatmaps.png", "loss.png"]
