@@ -22,6 +22,20 @@ def results_path(output_dir: str | os.PathLike, paper: str, dataset: str, catego
     return Path(output_dir) / paper / dataset / category / tag / f"seed{seed}" / "results.json"
 
 
+def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: str, category: str, seed: int,
+                       root, train, test, image_size: int, epochs: int | None = None, steps: int | None = None,
+                       batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
+                       total_s: float | None = None) -> dict:
+    """The results dict of a trained and evaluated method (what notebooks and batch runs write)."""
+    protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
+                             epochs=epochs, steps=steps, batch_size=batch_size)
+    timings = timings_from(fit_res, ev, **({"total_s": total_s} if total_s is not None else {}))
+    return build_results(paper, method, dataset, category, seed, {**model.config_dict(), **(config or {})},
+                         protocol, ev, None, model.weights_info(),
+                         data_info(dataset, dataset_root(dataset, root), None, train=train, test=test), timings,
+                         extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v}})
+
+
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
                    epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
                    root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
@@ -42,13 +56,10 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
                   progress=progress, **(fit_kwargs or {}))
     ev = evaluate_method(model, test, batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode,
                          progress=progress)
-    protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
-                             aupro_mode=aupro_mode, epochs=epochs, steps=steps, batch_size=batch_size)
-    results = build_results(paper, method, dataset, category, seed, {**model.config_dict(), **(config or {})},
-                            protocol, ev, None, model.weights_info(),
-                            data_info(dataset, dataset_root(dataset, root), None, train=train, test=test),
-                            timings_from(fit_res, ev, total_s=round(time.perf_counter() - t0, 3)),
-                            extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v}})
+    results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
+                                 root=root, train=train, test=test, image_size=image_size, epochs=epochs, steps=steps,
+                                 batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
+                                 total_s=round(time.perf_counter() - t0, 3))
     if output_dir is not None:
         write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
     return (results, (model, fit_res, ev)) if return_objects else results
