@@ -25,15 +25,35 @@ def results_path(output_dir: str | os.PathLike, paper: str, dataset: str, catego
 def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: str, category: str, seed: int,
                        root, train, test, image_size: int, epochs: int | None = None, steps: int | None = None,
                        batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
-                       total_s: float | None = None) -> dict:
-    """The results dict of a trained and evaluated method (what notebooks and batch runs write)."""
+                       total_s: float | None = None, variants: dict | None = None) -> dict:
+    """The results dict of a trained and evaluated method (what notebooks and batch runs write);
+    ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``."""
     protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
                              epochs=epochs, steps=steps, batch_size=batch_size)
     timings = timings_from(fit_res, ev, **({"total_s": total_s} if total_s is not None else {}))
     return build_results(paper, method, dataset, category, seed, {**model.config_dict(), **(config or {})},
                          protocol, ev, None, model.weights_info(),
                          data_info(dataset, dataset_root(dataset, root), None, train=train, test=test), timings,
-                         extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v}})
+                         extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v},
+                                **({"variants": variants} if variants else {})})
+
+
+def training_data(model, train, *, category: str | None = None, seed: int = 0):
+    """What the method trains on: ``model.training_data(train, ...)`` for methods that synthesise
+    anomalies (MRKD's NSA), the plain training set otherwise."""
+    hook = getattr(model, "training_data", None)
+    return hook(train, category=category, seed=seed) if callable(hook) else train
+
+
+def evaluate_variants(model, test, **eval_kwargs) -> dict:
+    """Evaluate ``model.evaluation_variants()`` (config overrides of the same trained model, e.g.
+    MRKD's Table 7 score maps): ``{name: {"overrides": {...}, "metrics": {metric: value}}}``."""
+    out = {}
+    for name, overrides in model.evaluation_variants().items():
+        with model.override_config(**overrides):
+            ev = evaluate_method(model, test, **{"progress": False, **eval_kwargs})
+        out[name] = {"overrides": overrides, "metrics": ev.summary()}
+    return out
 
 
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
@@ -52,14 +72,15 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
                         mask_interpolation=mask_interpolation)
     torch.manual_seed(seed)
     model = model if model is not None else build(method, **config)
-    fit_res = fit(model, train, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
+    fit_res = fit(model, training_data(model, train, category=category, seed=seed), epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
                   progress=progress, **(fit_kwargs or {}))
-    ev = evaluate_method(model, test, batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode,
-                         progress=progress)
+    eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)
+    ev = evaluate_method(model, test, progress=progress, **eval_kw)
+    variants = evaluate_variants(model, test, **eval_kw)
     results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
                                  root=root, train=train, test=test, image_size=image_size, epochs=epochs, steps=steps,
                                  batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
-                                 total_s=round(time.perf_counter() - t0, 3))
+                                 total_s=round(time.perf_counter() - t0, 3), variants=variants)
     if output_dir is not None:
         write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
     return (results, (model, fit_res, ev)) if return_objects else results

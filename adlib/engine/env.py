@@ -60,6 +60,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype)
 
 
+IMAGE_KEYS = ("image", "aug_image")  # batch entries the networks see (channels-last on GPU)
+
+
 def move_batch(batch: dict, device: torch.device, channels_last: bool = False) -> dict:
     """Tensors (and lists of tensors, e.g. LOCO ``masks``) to ``device``; ``image`` channels-last if asked."""
     out = {}
@@ -70,9 +73,10 @@ def move_batch(batch: dict, device: torch.device, channels_last: bool = False) -
         elif isinstance(v, list) and v and isinstance(v[0], torch.Tensor):
             v = [t.to(device, non_blocking=nb) for t in v]
         out[k] = v
-    img = out.get("image")
-    if channels_last and isinstance(img, torch.Tensor) and img.ndim == 4:
-        out["image"] = img.contiguous(memory_format=torch.channels_last)
+    for key in IMAGE_KEYS:
+        img = out.get(key)
+        if channels_last and isinstance(img, torch.Tensor) and img.ndim == 4:
+            out[key] = img.contiguous(memory_format=torch.channels_last)
     return out
 
 

@@ -157,10 +157,12 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     bar = tqdm(total=total, initial=start, desc=f"fit {getattr(method, 'name', '')}".strip(), unit="step",
                disable=not progress, dynamic_ncols=True)
     pending: list = []
+    keyed = bool(getattr(train_data, "keyed_draws", False)) and cache is None
     images, train_s, step = 0, 0.0, start
     t0 = time.perf_counter()
     try:
-        for i, batch in enumerate(source(StepSampler(n, batch_size, total, start, shuffle, seed, drop_last)), start):
+        sampler = StepSampler(n, batch_size, total, start, shuffle, seed, drop_last, keyed=keyed)
+        for i, batch in enumerate(source(sampler), start):
             with autocast(dev, amp_dtype):
                 terms = method.training_step(batch)
             loss = terms.get("loss") if isinstance(terms, dict) else None

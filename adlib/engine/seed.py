@@ -96,11 +96,17 @@ def steps_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> int:
 
 
 class StepSampler:
-    """Batch sampler over steps ``[start, total)``: a fresh permutation per epoch seeded by ``(seed, epoch)``."""
+    """Batch sampler over steps ``[start, total)``: a fresh permutation per epoch seeded by ``(seed, epoch)``.
+
+    ``keyed=True`` yields ``(index, draw)`` pairs instead of indices, ``draw = step·batch_size + j``
+    being the sample's position in the whole schedule: datasets that synthesise per draw
+    (``keyed_draws = True``, e.g. :class:`adlib.synthesis.SyntheticAnomalies`) seed from it.
+    """
 
     def __init__(self, n: int, batch_size: int, total_steps: int, start_step: int = 0, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False):
+                 seed: int = 0, drop_last: bool = False, keyed: bool = False):
         self.n, self.batch_size, self.shuffle, self.seed = int(n), int(batch_size), shuffle, int(seed)
+        self.keyed = bool(keyed)
         self.spe = steps_per_epoch(self.n, self.batch_size, drop_last)
         self.start, self.total = int(start_step), int(total_steps)
 
@@ -119,7 +125,8 @@ class StepSampler:
             e, i = divmod(step, self.spe)
             if e != epoch:
                 order, epoch = self.epoch_order(e), e
-            yield order[i * self.batch_size:(i + 1) * self.batch_size].tolist()
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size].tolist()
+            yield [(k, step * self.batch_size + j) for j, k in enumerate(idx)] if self.keyed else idx
 
 
 def make_loader(dataset, batch_size: int = 16, shuffle: bool = False, seed: int = 0, num_workers: int = 0,

@@ -1,6 +1,6 @@
 """The papers' methods, each an :class:`AnomalyMethod` found by name: ``build("rd", ...)``."""
 
 from .base import AnomalyMethod, available, build, register
-from . import rd, rd_var  # noqa: F401  (registers the methods)
+from . import mrkd, rd, rd_var  # noqa: F401  (registers the methods)
 
 __all__ = ["AnomalyMethod", "available", "build", "register"]

@@ -14,7 +14,8 @@ Methods are found by name: ``adlib.methods.build("rd", **config)``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, is_dataclass
+import contextlib
+from dataclasses import asdict, fields, is_dataclass, replace
 from typing import Callable
 
 import torch
@@ -40,6 +41,23 @@ class AnomalyMethod(nn.Module):
         raise NotImplementedError
 
     def weights_info(self) -> dict:
+        return {}
+
+    @contextlib.contextmanager
+    def override_config(self, **changes):
+        """Temporarily change config fields (evaluation variants: score levels, test-time passes …)."""
+        unknown = [k for k in changes if not hasattr(self.config, k)]
+        if unknown:
+            raise TypeError(f"{self.name}: unknown config keys {unknown}")
+        saved = self.config
+        self.config = replace(saved, **changes)
+        try:
+            yield self
+        finally:
+            self.config = saved
+
+    def evaluation_variants(self) -> dict[str, dict]:
+        """Extra evaluations of the same trained model: ``{name: config overrides}`` (default none)."""
         return {}
 
     def config_dict(self) -> dict:

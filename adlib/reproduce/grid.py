@@ -11,6 +11,10 @@ A config (``configs/<paper>/<table>.yaml``)::
     grid:  {batch_size: [4, 8, 16, 32]}   # the table's axis (overrides the profile's value)
     seeds: [0]
 
+A grid axis named ``variant`` selects an evaluation variant of one trained model instead of a new
+training (MRKD's Table 7 score maps: ``results["extra"]["variants"][name]``); the value equal to
+``main_variant`` (if set) is the run's own metrics.
+
 :func:`expand` turns it into cells (profile × categories × grid × seeds); :func:`run_grid` runs
 them in-process with :func:`adlib.experiment.run_experiment`, skipping cells whose results file
 exists and recording failures without stopping.
@@ -57,6 +61,7 @@ class Cell:
     config: dict
     tag: str
     setting: dict = field(default_factory=dict)
+    variant: str | None = None  # an evaluation variant of the trained model (results' extra.variants)
 
 
 TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
@@ -85,8 +90,8 @@ def expand(cfg: dict, profile: str = "small") -> list[Cell]:
     if profile not in cfg:
         raise ValueError(f"config has no {profile!r} profile (has: {[k for k in ('small', 'full') if k in cfg]})")
     base = dict(cfg[profile])
+    axes = base.pop("grid", None) or cfg["grid"] or {}  # a profile may override the table's axes
     categories = base.pop("categories", [base.pop("category", None)])
-    axes = cfg["grid"] or {}
     names = sorted(axes)
     cells = []
     for category, values, seed in itertools.product(categories, itertools.product(*(axes[n] for n in names)),
@@ -94,8 +99,12 @@ def expand(cfg: dict, profile: str = "small") -> list[Cell]:
         setting = dict(zip(names, values))
         merged = {**base, **setting, "category": category, "seed": seed}
         method = merged.pop("method", cfg["method"])
+        variant = merged.pop("variant", None)
+        if variant is not None and variant == cfg.get("main_variant"):
+            variant = None  # the run's own metrics
         run = {k: merged.pop(k) for k in RUN_KEYS if k in merged}
-        cells.append(Cell(cfg["paper"], str(cfg["table"]), method, run, merged, _tag(method, merged, run), setting))
+        cells.append(Cell(cfg["paper"], str(cfg["table"]), method, run, merged, _tag(method, merged, run), setting,
+                          variant))
     return cells
 
 
@@ -123,6 +132,18 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     return status
 
 
+def variant_view(results: dict, variant: str | None) -> dict | None:
+    """The results as seen by a cell: its own metrics, or those of an evaluation variant (``None``
+    when the run did not evaluate that variant)."""
+    if variant is None:
+        return results
+    found = ((results.get("extra") or {}).get("variants") or {}).get(variant)
+    if found is None:
+        return None
+    return {**results, "metrics": {k: {"value": v, "protocol": {"variant": variant, **found.get("overrides", {})}}
+                                   for k, v in found["metrics"].items()}}
+
+
 def collect(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs") -> list[dict]:
     """The finished cells' results (setting + metrics + weights + timings) for tables."""
     from adlib.experiment import results_path
@@ -131,8 +152,10 @@ def collect(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "
     for cell in expand(cfg, profile):
         path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
         if path.is_file():
-            res = json.loads(path.read_text())
+            res = variant_view(json.loads(path.read_text()), cell.variant)
+            if res is None:
+                continue
             rows.append({"table": cell.table, "setting": cell.setting, "method": cell.method, "category": cell.run["category"],
                          "seed": cell.run["seed"], "metrics": {k: v["value"] for k, v in res["metrics"].items()},
-                         "weights": res["weights"], "timings": res["timings"], "path": str(path)})
+                         "weights": res["weights"], "timings": res["timings"], "path": str(path), "variant": cell.variant})
     return rows

@@ -18,7 +18,7 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .grid import collect, expand, load_config
+from .grid import collect, expand, load_config, variant_view
 
 DEFAULT_METRICS = ("image_auroc", "pixel_auroc", "aupro")
 PROTOCOL_KEYS = ("image_size", "mask_resolution", "aupro_mode", "fpr_limits", "ckpt_selection", "epochs", "batch_size",
@@ -116,7 +116,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     if profile not in cfg:
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
-    finished = {r["path"]: r for r in collect(cfg, profile, runs_dir)}
+    finished = {(r["path"], r.get("variant")): r for r in collect(cfg, profile, runs_dir)}
     groups: dict = {}
     for cell in expand(cfg, profile):
         ds, cat, seed = cell.run["dataset"], cell.run["category"], cell.run["seed"]
@@ -124,15 +124,20 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
         g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "rows": [], "missing": [], "failed": {}})
         g["seeds"].append(seed)
         path = results_path(runs_dir, paper, ds, cat, cell.tag, seed)
-        if str(path) in finished:
+        key = (str(path), cell.variant)
+        if key in finished or (cell.variant and path.is_file()):
             res = json.loads(path.read_text())
             try:
                 validate_results(res)
             except ValueError as exc:
                 g["failed"][seed] = f"invalid results.json: {str(exc).splitlines()[1].strip(' -')}"
                 continue
+            res = variant_view(res, cell.variant)
+            if res is None:
+                g["failed"][seed] = f"the run did not evaluate variant {cell.variant!r}"
+                continue
             g["results"].append(res)
-            g["rows"].append(finished[str(path)])
+            g["rows"].append(finished.get(key))
             sec["figures"] += [str(f) for f in sorted(path.parent.glob("*.png")) + sorted((path.parent / "figures").glob("*.png"))]
         elif (path.parent / "error.txt").is_file():
             g["failed"][seed] = error_line((path.parent / "error.txt").read_text())

@@ -18,7 +18,7 @@ import torch
 from adlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 from ..base import AnomalyMethod, register
-from .anomaly_map import anomaly_map, image_score
+from .anomaly_map import anomaly_map, fuse_maps, gaussian_blur, image_score, level_maps
 from .bottleneck import OCBE
 from .decoder import MirroredDecoder, preset_for
 from .loss import rd_loss
@@ -38,6 +38,7 @@ class RDConfig:
     decoder_block: str | None = None  # None: the backbone's preset (bottleneck for WRN50, basic otherwise)
     decoder_blocks: tuple[int, int, int] | None = None
     with_unused_conv: bool = False  # the code's never-called conv4/bn4 in OCBE (parameter count only)
+    score_levels: tuple[int, ...] | None = None  # levels fused into the map (None = all; MRKD Table 7)
     extra: dict = field(default_factory=dict)
 
 
@@ -79,8 +80,8 @@ class ReverseDistillation(AnomalyMethod):
         """What the OCBE sees (RD: the teacher's features of the input image)."""
         return teacher_feats
 
-    def transform_student(self, student: list[torch.Tensor], training: bool) -> list[torch.Tensor]:
-        """Post-process decoder outputs (RD: identity)."""
+    def transform_student(self, student: list[torch.Tensor], training: bool, batch: dict | None = None) -> list[torch.Tensor]:
+        """Post-process decoder outputs (RD: identity; MRKD: feature-level masking + generation)."""
         return student
 
     def extra_losses(self, batch: dict, teacher: list[torch.Tensor], student: list[torch.Tensor]) -> dict:
@@ -93,7 +94,7 @@ class ReverseDistillation(AnomalyMethod):
 
     def training_step(self, batch: dict) -> dict[str, torch.Tensor]:
         t = self.teacher_features(batch["image"])
-        s = self.transform_student(self.student_features(batch, t), training=True)
+        s = self.transform_student(self.student_features(batch, t), training=True, batch=batch)
         terms = {"kd": rd_loss(t, s, self.config.loss_mode), **self.extra_losses(batch, t, s)}
         terms["loss"] = sum(self.loss_weights[k] * v for k, v in terms.items())
         return terms
@@ -103,8 +104,23 @@ class ReverseDistillation(AnomalyMethod):
         """(anomaly map B×1×H×W, per-level maps) at the input resolution."""
         x = batch["image"]
         t = self.teacher_features(x)
-        s = self.transform_student(self.student_features(batch, t), training=False)
-        return anomaly_map(t, s, tuple(x.shape[-2:]), self.config.fusion, self.config.sigma)
+        s = self.transform_student(self.student_features(batch, t), training=False, batch=batch)
+        return self.maps_from_features(t, s, tuple(x.shape[-2:]))
+
+    def maps_from_features(self, teacher: list[torch.Tensor], student: list[torch.Tensor],
+                           size: tuple[int, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Fused, smoothed map of the ``score_levels`` (all by default) and every level's map."""
+        levels = self.config.score_levels
+        if levels is not None:
+            bad = [i for i in levels if not 0 <= int(i) < len(teacher)]
+            if bad or not levels:
+                raise ValueError(f"score_levels must be a non-empty subset of 0..{len(teacher) - 1}, got {levels}")
+        if levels is None:
+            return anomaly_map(teacher, student, size, self.config.fusion, self.config.sigma)
+        with torch.autocast(teacher[0].device.type, enabled=False):  # float32 maps, as anomaly_map
+            per_level = level_maps(teacher, student, size)
+            chosen = [per_level[int(i)] for i in levels]
+            return gaussian_blur(fuse_maps(chosen, self.config.fusion), self.config.sigma), per_level
 
     @torch.no_grad()
     def predict(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +128,8 @@ class ReverseDistillation(AnomalyMethod):
         return amap, image_score(amap)
 
     def configure_optimizer(self) -> torch.optim.Optimizer:
-        params = list(self.bottleneck.parameters()) + list(self.decoder.parameters())
+        """Adam over everything but the frozen teacher (OCBE, decoder and any module a subclass adds)."""
+        params = [p for n, p in self.named_parameters() if not n.startswith("teacher.") and p.requires_grad]
         return torch.optim.Adam(params, lr=self.config.lr, betas=tuple(self.config.betas))
 
     def weights_info(self) -> dict:

@@ -1,0 +1,88 @@
+"""A training set that pairs every normal image with a synthetic anomalous version of it.
+
+``SyntheticAnomalies(train, synthesize, probability=α, seed=s)`` returns the base sample plus
+
+- ``aug_image``: the synthetic image, normalised like ``image`` (or ``image`` itself when this
+  draw is not augmented — probability 1 − α, MRKD Table 6);
+- ``aug_mask``: 1×H×W float label of what the synthesis changed;
+- ``augmented``: whether this draw was augmented.
+
+Determinism: the engine's sampler hands keyed indices ``(index, draw)`` (``keyed_draws = True``),
+where ``draw`` is the position of the sample in the whole training schedule. The synthesis RNG is
+seeded with ``(seed, index, draw)``, so the anomalies do not depend on DataLoader workers, change
+from epoch to epoch, and are identical after resuming. A plain integer index uses draw 0.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from adlib.data.transforms import to_float_image
+
+# synthesize(dest HxWxC uint8, src HxWxC uint8 | None, rng) -> (image HxWxC uint8, label HxW)
+Synthesizer = Callable[[np.ndarray, "np.ndarray | None", np.random.Generator], tuple]
+
+
+class SyntheticAnomalies(Dataset):
+    """Wrap an :class:`~adlib.data.base.AnomalyDataset` of normal images (see module docstring).
+
+    ``needs_source``: also pass a second, randomly drawn training image to ``synthesize`` (NSA
+    with ``same=False``).
+    """
+
+    keyed_draws = True
+
+    def __init__(self, base, synthesize: Synthesizer, probability: float = 1.0, seed: int = 0,
+                 needs_source: bool = False, name: str | None = None):
+        if not 0.0 <= float(probability) <= 1.0:
+            raise ValueError(f"probability of augmenting must be in [0, 1], got {probability}")
+        if not hasattr(base, "load_raw"):
+            raise TypeError(f"SyntheticAnomalies needs an AnomalyDataset (with load_raw), got {type(base).__name__}")
+        self.base, self.synthesize = base, synthesize
+        self.probability, self.seed, self.needs_source = float(probability), int(seed), bool(needs_source)
+        self.name = name or f"{getattr(base, 'name', 'dataset')}+synthetic"
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getattr__(self, item):  # labels, split, image_size, records, counts ... of the base set
+        if item == "base":
+            raise AttributeError(item)
+        return getattr(self.base, item)
+
+    def __repr__(self) -> str:
+        return f"SyntheticAnomalies({self.base!r}, probability={self.probability}, seed={self.seed})"
+
+    def rng(self, index: int, draw: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, int(index), int(draw)])
+
+    def synthesize_at(self, index: int, draw: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(synthetic H×W×3 uint8, label H×W uint8, augmented) for one image and draw."""
+        image_u8 = self.base.load_raw(index)[0]
+        dest = image_u8.permute(1, 2, 0).numpy()
+        rng = self.rng(index, draw)
+        if rng.random() >= self.probability:
+            return dest, np.zeros(dest.shape[:2], np.uint8), False
+        src = None
+        if self.needs_source and len(self.base) > 1:
+            j = int(rng.integers(len(self.base) - 1))
+            j += j >= index  # another image
+            src = self.base.load_raw(j)[0].permute(1, 2, 0).numpy()
+        out = self.synthesize(dest, src, rng)
+        image, label = (out.image, out.label) if hasattr(out, "label") else out
+        return np.ascontiguousarray(image), np.asarray(label, np.uint8), True
+
+    def __getitem__(self, key) -> dict:
+        index, draw = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), 0)
+        if index < 0:
+            index += len(self)
+        sample = self.base[index]
+        image, label, augmented = self.synthesize_at(index, draw)
+        sample["aug_image"] = to_float_image(torch.from_numpy(image).permute(2, 0, 1), self.base.normalize)
+        sample["aug_mask"] = torch.from_numpy(label > 0).float()[None]
+        sample["augmented"] = augmented
+        return sample
