@@ -201,3 +201,13 @@ def test_keyed_sampler_positions_are_unique_and_resume_exactly():
     assert [i for b in full for i, _ in b] == [i for b in StepSampler(10, 4, 9, seed=1) for i in b]
     resumed = list(StepSampler(10, 4, 9, start_step=5, seed=1, keyed=True))
     assert resumed == full[5:]
+
+
+def test_binary_median_equals_a_median_filter():
+    from scipy.ndimage import median_filter
+
+    from adlib.synthesis.nsa import binary_median
+
+    m = (np.random.default_rng(0).random((40, 37)) > 0.45).astype(np.uint8)
+    for size in (5, 7):
+        assert np.array_equal(binary_median(m, size), median_filter(m, size=size, mode="nearest"))

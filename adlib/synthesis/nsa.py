@@ -16,9 +16,9 @@ One call of :func:`nsa_patch` turns a normal image into a synthetic anomalous on
    5×5 median filtered — the pixel-level truth of what changed.
 
 Every random draw comes from the ``numpy.random.Generator`` passed in, so a seed fixes the result.
-Differences from the reference code (no OpenCV here): medians use scipy with replicated borders
-(as ``cv2.medianBlur``); the Poisson patch is placed exactly on its label box (OpenCV's centring
-can shift it by one pixel); resizing uses PIL bilinear.
+Differences from the reference code (no OpenCV here): binary medians are majority votes with
+replicated borders (= ``cv2.medianBlur`` on 0/1 masks); the Poisson patch is placed exactly on its
+label box (OpenCV's centring can shift it by one pixel); resizing uses PIL bilinear.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import uniform_filter
 
 MODES = ("swap", "normal", "mixed")
 
@@ -73,6 +73,14 @@ class NSAResult:
     boxes: list = field(default_factory=list)
 
 
+def binary_median(mask: np.ndarray, size: int) -> np.ndarray:
+    """Median filter of a 0/1 image with replicated borders (``cv2.medianBlur`` of a binary mask):
+    for binary values the median is a majority vote, computed here with a box filter (exact, and
+    ~10× faster than a general median filter)."""
+    votes = uniform_filter(mask.astype(np.float32), size=size, mode="nearest") * (size * size)
+    return (votes > (size * size) / 2).astype(np.uint8)
+
+
 def object_mask(image: np.ndarray, background) -> np.ndarray:
     """H×W uint8 foreground: |channel mean − brightness| > threshold for every (brightness,
     threshold) given, then a 7×7 median filter. ``background=None``: everything is object."""
@@ -83,7 +91,7 @@ def object_mask(image: np.ndarray, background) -> np.ndarray:
     mask = np.ones(image.shape[:2], bool)
     for brightness, threshold in pairs:
         mask &= np.abs(grey - brightness) > threshold
-    return median_filter(mask.astype(np.uint8), size=7, mode="nearest")
+    return binary_median(mask, 7)
 
 
 def _as_hwc(image: np.ndarray, name: str) -> np.ndarray:
@@ -205,7 +213,7 @@ def nsa_patch(dest: np.ndarray, src: np.ndarray | None = None, config: NSAConfig
             region[r0:r1, q0:q1] = pmask
             boxes.append(((r0, r1), (q0, q1)))
     change = np.abs(out.astype(np.float32) - dest.astype(np.float32)).mean(axis=-1) * region
-    label = median_filter((change > cfg.tol).astype(np.uint8), size=5, mode="nearest")
+    label = binary_median(change > cfg.tol, 5)
     return NSAResult(out[..., 0] if squeeze else out, label, boxes)
 
 
