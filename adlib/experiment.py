@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from adlib.data.catalog import dataset_root, open_dataset
+from adlib.engine.env import resolve_device
 from adlib.engine import build_results, data_info, evaluate_method, fit, protocol_from, timings_from, write_results
 from adlib.methods import build
 
@@ -72,8 +73,13 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
                         mask_interpolation=mask_interpolation)
     torch.manual_seed(seed)
     model = model if model is not None else build(method, **config)
-    fit_res = fit(model, training_data(model, train, category=category, seed=seed), epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
-                  progress=progress, **(fit_kwargs or {}))
+    fit_data = training_data(model, train, category=category, seed=seed)
+    fit_kwargs = dict(fit_kwargs or {})
+    if getattr(fit_data, "keyed_draws", False) and resolve_device(device).type == "cuda":
+        # synthesis runs on the CPU: feed a GPU with workers (draws are keyed, so results do not change)
+        fit_kwargs.setdefault("num_workers", min(8, max((os.cpu_count() or 1) - 1, 0)))
+    fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
+                  progress=progress, **fit_kwargs)
     eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)
     ev = evaluate_method(model, test, progress=progress, **eval_kw)
     variants = evaluate_variants(model, test, **eval_kw)

@@ -94,7 +94,7 @@ def test_configs_match_their_notebooks(tmp_path):
     for f in sorted((REPO / "configs").rglob("*.yaml")):
         c = load_config(f)
         if c.get("notebook"):
-            for profile in ("small", "full"):
+            for profile in [p for p in ("small", "full", "quick", "quick_mtd") if p in c]:
                 assert jobs_for(c, profile, tmp_path / "runs"), f
 
 

@@ -211,3 +211,16 @@ def test_binary_median_equals_a_median_filter():
     m = (np.random.default_rng(0).random((40, 37)) > 0.45).astype(np.uint8)
     for size in (5, 7):
         assert np.array_equal(binary_median(m, size), median_filter(m, size=size, mode="nearest"))
+
+
+def test_keyed_draws_do_not_depend_on_workers():
+    from adlib.engine.seed import make_loader
+
+    ds = SyntheticAnomalies(_Tiny(), NSA(mrkd_nsa_config()), probability=0.7, seed=2)
+    runs = []
+    for workers in (0, 2):
+        sampler = StepSampler(len(ds), 2, 4, seed=5, keyed=True)
+        runs.append([b["aug_image"] for b in make_loader(ds, num_workers=workers, batch_sampler=sampler)])
+    assert len(runs[0]) == 4
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
