@@ -59,3 +59,10 @@ def test_report_reads_variant_metrics(tmp_path):
     assert abs(by[("variant=SM1&2&3", "image_auroc")]["ours_mean"] - 90.0) < 1e-9
     sm2 = [r for r in rep["tables"][0]["rows"] if r["setting"] == "variant=SM2"]
     assert sm2 and all(r["status"].startswith("failed: the run did not evaluate variant") for r in sm2)
+
+
+def test_alpha_zero_shares_the_ilm_free_run():
+    t6 = {c.setting["alpha"]: c.tag for c in expand(load_config(ROOT / "table6.yaml"), "small")}
+    t5 = {(c.setting["ilm"], c.setting["flm"]): c.tag for c in expand(load_config(ROOT / "table5.yaml"), "small")}
+    assert t6[0.0] == t5[(False, True)] and t6[1.0] == t5[(True, True)]
+    assert len(set(t6.values())) == 6

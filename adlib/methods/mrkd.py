@@ -85,6 +85,17 @@ class MRKD(ReverseDistillation):
         super().__init__(config)
         self.generation = nn.ModuleList(GenerationModule(c) for c in self.teacher.channels) if config.flm else None
 
+    @staticmethod
+    def canonical_config(config: dict) -> dict:
+        """Equivalent settings share one run: α = 0 (no draw augmented) trains exactly as ILM off."""
+        if "alpha" in config and float(config["alpha"]) == 0.0:
+            config = {k: v for k, v in config.items() if k != "alpha"}
+            config["ilm"] = False
+        if config.get("ilm") is False:
+            config.pop("nsa", None)
+            config.pop("alpha", None)
+        return config
+
     # -- ILM -----------------------------------------------------------------------------------
     def training_data(self, dataset, category: str | None = None, seed: int = 0):
         """The training set with NSA anomalies (probability α per draw); unchanged without ILM."""

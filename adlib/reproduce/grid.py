@@ -69,7 +69,8 @@ TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
 
 def _tag(method: str, config: dict, run: dict) -> str:
     """A readable name of everything that defines the experiment (config values that differ from
-    the method's defaults, plus size/schedule), so equal cells of different tables share results."""
+    the method's defaults, plus size/schedule), so equal cells of different tables share results.
+    A method may map equivalent configs onto one (``canonical_config``: MRKD's α = 0 is "no ILM")."""
     from dataclasses import MISSING, fields
 
     import adlib.methods  # noqa: F401  (fills the registry: tags must not depend on import order)
@@ -77,6 +78,8 @@ def _tag(method: str, config: dict, run: dict) -> str:
 
     defaults = {}
     if method in _REGISTRY:
+        canonical = getattr(_REGISTRY[method][0], "canonical_config", None)
+        config = canonical(dict(config)) if canonical is not None else config
         for f in fields(_REGISTRY[method][1]):
             if f.default is not MISSING:
                 defaults[f.name] = f.default
