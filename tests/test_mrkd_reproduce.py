@@ -66,3 +66,11 @@ def test_alpha_zero_shares_the_ilm_free_run():
     t5 = {(c.setting["ilm"], c.setting["flm"]): c.tag for c in expand(load_config(ROOT / "table5.yaml"), "small")}
     assert t6[0.0] == t5[(False, True)] and t6[1.0] == t5[(True, True)]
     assert len(set(t6.values())) == 6
+
+
+def test_batch_runs_of_notebook_02_skip_the_teaching_models(tmp_path):
+    from adlib.reproduce.jobs import jobs_for
+
+    jobs = jobs_for(load_config(ROOT / "table5.yaml"), "small", tmp_path)
+    assert jobs and all(j.parameters["teach"] is False for j in jobs)
+    assert {(j.parameters["ilm"], j.parameters["flm"]) for j in jobs} == {(False, False), (False, True), (True, False), (True, True)}

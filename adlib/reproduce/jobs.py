@@ -125,8 +125,9 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
              notebook: str | os.PathLike | None = None, overrides: dict | None = None) -> list[Job]:
     """One :class:`Job` per cell of ``cfg`` (see :func:`adlib.reproduce.grid.expand`).
 
-    Parameters are the cell's run and config values (``root`` is passed as ``data_root``), then
-    ``overrides`` (e.g. ``{"device": "cpu", "data_root": ...}``), then ``output_dir`` and ``seed``.
+    Parameters are the cell's run and config values (``root`` is passed as ``data_root``), then the
+    config's ``notebook_parameters`` (switches of the notebook only, e.g. MRKD's ``teach: false``:
+    no extra teaching models in batch runs), then ``overrides`` (e.g. ``{"device": "cpu", "data_root": ...}``), then ``output_dir`` and ``seed``.
     A value the notebook does not declare is an error naming it, so configs and notebooks cannot drift.
     """
     from adlib.experiment import results_path
@@ -140,6 +141,7 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     for cell in expand(cfg, profile):
         path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
         values = {ALIASES.get(k, k): v for k, v in {**cell.run, **cell.config}.items()}
+        values.update(cfg.get("notebook_parameters") or {})  # notebook-only switches (not part of the tag)
         values.update(overrides or {})
         unknown = sorted(k for k, v in values.items() if k not in declared and v is not None)
         if unknown:
