@@ -182,3 +182,13 @@ def test_training_data_wraps_with_nsa():
     assert len(wrapped) == len(train) and wrapped.keyed_draws
     s = wrapped[(0, 3)]
     assert s["aug_image"].shape == s["image"].shape
+
+
+def test_test_time_masks_do_not_depend_on_the_data_folder(model):
+    model.eval()
+    rel = [f"test/crack/{i:03d}.png" for i in range(2)]
+    a, _ = model.predict(batch(2, seed=4, paths=[f"/data/one/mtd/{p}" for p in rel]))
+    b, _ = model.predict(batch(2, seed=4, paths=[f"/elsewhere/mtd/{p}" for p in rel]))
+    assert torch.equal(a, b)
+    with pytest.raises(KeyError, match="path"):
+        model.predict({"image": torch.randn(1, 3, 64, 64)})

@@ -10,7 +10,7 @@
 - Loss Eq. 4: Σ_l 1 − cos(vec f_T,n^l, vec f_G^l) (RD's flattened loss); map Eq. 5: Σ_l of the
   bilinear-upsampled 1 − cos maps, Gaussian σ = 4 (code); score Eq. 6: its maximum.
 
-Test-time masks are drawn per image from a generator seeded by (``flm_seed``, pass, image path),
+Test-time masks are drawn per image from a generator seeded by (``flm_seed``, pass, image key),
 so an image gets the same mask whatever its batch; ``flm_passes > 1`` averages the maps of
 several masks. The paper states neither; both are reported (:meth:`MRKD.evaluation_variants`).
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import torch
 from torch import nn
@@ -31,6 +32,12 @@ from .base import register
 from .rd import RDConfig, ReverseDistillation
 
 SCORE_MAP_VARIANTS = {"SM1": (0,), "SM2": (1,), "SM3": (2,), "SM1&2": (0, 1), "SM2&3": (1, 2)}  # Table 7
+
+
+def image_key(path) -> str:
+    """What seeds an image's test-time masks: the last three parts of its path (e.g.
+    ``test/crack/000.png``), so moving the data folder does not change the masks."""
+    return "/".join(PurePath(str(path)).parts[-3:])
 
 
 def flm_mask(shape: tuple[int, ...], ratio: float, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -113,13 +120,16 @@ class MRKD(ReverseDistillation):
 
     # -- FLM -----------------------------------------------------------------------------------
     def test_masks(self, student: list[torch.Tensor], batch: dict | None, pass_index: int = 0) -> list[torch.Tensor]:
-        """Per-image masks seeded by (flm_seed, pass, crc32(path)) — independent of batching."""
+        """Per-image masks seeded by (flm_seed, pass, crc32(image key)) — independent of batching and
+        of where the data lives (:func:`image_key`: the path's last three parts)."""
         b = student[0].shape[0]
-        paths = (batch or {}).get("path") or [str(i) for i in range(b)]
+        paths = (batch or {}).get("path")
+        if paths is None:
+            raise KeyError("test-time FLM masks are seeded per image: the batch needs its 'path' entries")
         masks = [[] for _ in student]
         for p in paths:
             g = torch.Generator().manual_seed((self.config.flm_seed * 1_000_003 + pass_index) * 4_294_967_311
-                                              + zlib.crc32(str(p).encode()))
+                                              + zlib.crc32(image_key(p).encode()))
             for level, s in enumerate(student):
                 masks[level].append(flm_mask((1, 1, *s.shape[-2:]), self.config.flm_ratio, generator=g))
         return [torch.cat(m).to(s.device, s.dtype) for m, s in zip(masks, student)]
