@@ -89,3 +89,26 @@ def test_short_training_lowers_loss_and_detects_anomalies(tmp_path):
         ev = evaluate_method(m, test, batch_size=16, progress=False)
         assert ev.metrics["image_auroc"].value > 0.7, (name, ev.metrics["image_auroc"].value)
         assert ev.metrics["pixel_auroc"].value > 0.8
+
+
+def test_decoder_output_activation():
+    import torch
+
+    from adlib.methods.rd.decoder import MirroredDecoder
+
+    torch.manual_seed(0)
+    z = torch.randn(2, 64, 4, 4)
+    for block in ("basic", "bottleneck"):
+        relu = MirroredDecoder((16, 32, 64), 64, block, (1, 1, 1), out_activation="relu").eval()
+        lin = MirroredDecoder((16, 32, 64), 64, block, (1, 1, 1), out_activation="none").eval()
+        lin.load_state_dict(relu.state_dict())
+        outs_relu, outs_lin = relu(z), lin(z)
+        assert all((o >= 0).all() for o in outs_relu)
+        assert all((o < 0).any() for o in outs_lin)
+        torch.testing.assert_close(outs_relu[2], outs_lin[2].clamp(min=0))  # first stage: only the ReLU differs
+    try:
+        MirroredDecoder((16, 32, 64), 64, "basic", (1, 1, 1), out_activation="gelu")
+    except ValueError as exc:
+        assert "out_activation" in str(exc)
+    else:
+        raise AssertionError("bad out_activation accepted")

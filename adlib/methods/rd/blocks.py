@@ -26,6 +26,7 @@ class BasicBlock(nn.Module):
     """Two 3×3 convs (ResNet-18/34 style). ``up=True``: the first conv is a 2×2 transposed conv."""
 
     expansion = 1
+    out_relu = True  # False: the block's output stays linear (a decoder's last block, signed teachers)
 
     def __init__(self, cin: int, planes: int, stride: int = 1, up: bool = False, base_width: int = 64):
         super().__init__()
@@ -37,14 +38,15 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
+        out = self.bn2(self.conv2(out)) + (self.shortcut(x) if self.shortcut is not None else x)
+        return self.relu(out) if self.out_relu else out
 
 
 class Bottleneck(nn.Module):
     """1×1 → 3×3 (or 2×2 transposed when ``up``) → 1×1, width = planes·base_width/64, ×4 channels out."""
 
     expansion = 4
+    out_relu = True
 
     def __init__(self, cin: int, planes: int, stride: int = 1, up: bool = False, base_width: int = 64):
         super().__init__()
@@ -59,8 +61,8 @@ class Bottleneck(nn.Module):
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + (self.shortcut(x) if self.shortcut is not None else x))
+        out = self.bn3(self.conv3(out)) + (self.shortcut(x) if self.shortcut is not None else x)
+        return self.relu(out) if self.out_relu else out
 
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}

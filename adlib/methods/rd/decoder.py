@@ -15,11 +15,19 @@ from .blocks import BLOCKS, init_rd_weights, make_stage
 
 
 class MirroredDecoder(nn.Module):
-    """Three upsampling stages producing maps with the teacher's channels, deepest first."""
+    """Three upsampling stages producing maps with the teacher's channels, deepest first.
+
+    ``out_activation="relu"`` (the RD4AD code): every stage ends in a ReLU, so the student's maps are
+    non-negative — right for ResNet teachers, whose tapped features are post-ReLU. ``"none"``: the
+    last block of each stage is linear, for teachers with signed features (EfficientNet-Lite's
+    linear-bottleneck outputs are ~45 % negative, which a ReLU output can never match).
+    """
 
     def __init__(self, channels: tuple[int, int, int], in_channels: int, block: str = "bottleneck",
-                 n_blocks: tuple[int, int, int] = (3, 4, 6), base_width: int = 64):
+                 n_blocks: tuple[int, int, int] = (3, 4, 6), base_width: int = 64, out_activation: str = "relu"):
         super().__init__()
+        if out_activation not in ("relu", "none"):
+            raise ValueError(f"out_activation must be 'relu' or 'none', got {out_activation!r}")
         blk = BLOCKS[block]
         stages, cin = [], in_channels
         for c, n in zip(reversed(channels), n_blocks):  # c3 first
@@ -28,6 +36,8 @@ class MirroredDecoder(nn.Module):
             stages.append(make_stage(blk, cin, c // blk.expansion, n, up=True, base_width=base_width))
             cin = c
         self.stages = nn.ModuleList(stages)
+        for stage in self.stages:
+            stage[-1].out_relu = out_activation == "relu"
         init_rd_weights(self)
 
     def forward(self, z: torch.Tensor) -> list[torch.Tensor]:

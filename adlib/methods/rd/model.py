@@ -38,6 +38,7 @@ class RDConfig:
     decoder_block: str | None = None  # None: the backbone's preset (bottleneck for WRN50, basic otherwise)
     decoder_blocks: tuple[int, int, int] | None = None
     with_unused_conv: bool = False  # the code's never-called conv4/bn4 in OCBE (parameter count only)
+    decoder_out_act: str = "relu"  # code: ReLU-ended stages; "none" for signed teachers (EfficientNet-Lite)
     score_levels: tuple[int, ...] | None = None  # levels fused into the map (None = all; MRKD Table 7)
     extra: dict = field(default_factory=dict)
 
@@ -59,7 +60,8 @@ class ReverseDistillation(AnomalyMethod):
         block = config.decoder_block or block
         dec_blocks = tuple(config.decoder_blocks or dec_blocks)
         self.bottleneck = OCBE(channels, block, oce_blocks, base_width, config.with_unused_conv)
-        self.decoder = MirroredDecoder(channels, self.bottleneck.out_channels, block, dec_blocks, base_width)
+        self.decoder = MirroredDecoder(channels, self.bottleneck.out_channels, block, dec_blocks, base_width,
+                                       config.decoder_out_act)
         self.loss_weights = {"kd": 1.0}
         mean = torch.tensor(getattr(self.teacher, "input_mean", IMAGENET_MEAN), dtype=torch.float32)
         std = torch.tensor(getattr(self.teacher, "input_std", IMAGENET_STD), dtype=torch.float32)
