@@ -122,7 +122,6 @@ class MRKD(ReverseDistillation):
     def test_masks(self, student: list[torch.Tensor], batch: dict | None, pass_index: int = 0) -> list[torch.Tensor]:
         """Per-image masks seeded by (flm_seed, pass, crc32(image key)) — independent of batching and
         of where the data lives (:func:`image_key`: the path's last three parts)."""
-        b = student[0].shape[0]
         paths = (batch or {}).get("path")
         if paths is None:
             raise KeyError("test-time FLM masks are seeded per image: the batch needs its 'path' entries")

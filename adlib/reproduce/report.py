@@ -1,7 +1,7 @@
 """Paper / ours / delta, per paper table: ``adlib report CONFIG ... --runs DIR --profile small --out DIR``.
 
 :func:`build_report` reads the finished cells of each config (:func:`~adlib.reproduce.grid.expand`,
-:func:`~adlib.reproduce.grid.collect`), groups them by (setting, dataset, category) over seeds
+:func:`~adlib.reproduce.grid.variant_view`), groups them by (setting, dataset, category) over seeds
 (mean ± sample std, n), sets the paper's number beside them (:mod:`adlib.reference`, matched with
 :func:`reference_setting`) and writes ``report_<profile>.md`` / ``.html`` / ``.csv``. Ours is shown in
 percent (results store fractions); delta = ours − paper in percentage points. Cells without results
@@ -18,7 +18,7 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .grid import collect, expand, load_config, variant_view
+from .grid import expand, load_config, variant_view
 
 DEFAULT_METRICS = ("image_auroc", "pixel_auroc", "aupro")
 PROTOCOL_KEYS = ("image_size", "mask_resolution", "aupro_mode", "fpr_limits", "ckpt_selection", "epochs", "batch_size",
@@ -116,16 +116,14 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     if profile not in cfg:
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
-    finished = {(r["path"], r.get("variant")): r for r in collect(cfg, profile, runs_dir)}
     groups: dict = {}
     for cell in expand(cfg, profile):
         ds, cat, seed = cell.run["dataset"], cell.run["category"], cell.run["seed"]
         name = reference_setting(cell.setting, cell.method)
-        g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "rows": [], "missing": [], "failed": {}})
+        g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "missing": [], "failed": {}})
         g["seeds"].append(seed)
         path = results_path(runs_dir, paper, ds, cat, cell.tag, seed)
-        key = (str(path), cell.variant)
-        if key in finished or (cell.variant and path.is_file()):
+        if path.is_file():
             res = json.loads(path.read_text())
             try:
                 validate_results(res)
@@ -137,7 +135,6 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
                 g["failed"][seed] = f"the run did not evaluate variant {cell.variant!r}"
                 continue
             g["results"].append(res)
-            g["rows"].append(finished.get(key))
             sec["figures"] += [str(f) for f in sorted(path.parent.glob("*.png")) + sorted((path.parent / "figures").glob("*.png"))]
         elif (path.parent / "error.txt").is_file():
             g["failed"][seed] = error_line((path.parent / "error.txt").read_text())

@@ -60,12 +60,17 @@ def gaussian_blur(x: torch.Tensor, sigma: float = 4.0, truncate: float = 4.0) ->
 
 
 def anomaly_map(teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int],
-                fusion: str = "add", sigma: float = 4.0) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(smoothed fused map B×1×H×W, the per-level upsampled maps before fusion), in float32
-    even under autocast (bf16 maps would create ties that shift AUROC/AUPRO)."""
+                fusion: str = "add", sigma: float = 4.0,
+                levels: tuple[int, ...] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(smoothed fused map B×1×H×W, every level's upsampled map before fusion), in float32
+    even under autocast (bf16 maps would create ties that shift AUROC/AUPRO). ``levels``: fuse
+    only these (MRKD Table 7's score maps); ``None`` = all."""
+    if levels is not None and (not levels or any(not 0 <= int(i) < len(teacher) for i in levels)):
+        raise ValueError(f"score_levels must be a non-empty subset of 0..{len(teacher) - 1}, got {levels}")
     with torch.autocast(teacher[0].device.type, enabled=False):
-        levels = level_maps(teacher, student, size)
-        return gaussian_blur(fuse_maps(levels, fusion), sigma), levels
+        per_level = level_maps(teacher, student, size)
+        chosen = per_level if levels is None else [per_level[int(i)] for i in levels]
+        return gaussian_blur(fuse_maps(chosen, fusion), sigma), per_level
 
 
 def image_score(amap: torch.Tensor) -> torch.Tensor:

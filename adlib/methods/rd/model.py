@@ -18,7 +18,7 @@ import torch
 from adlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 from ..base import AnomalyMethod, register
-from .anomaly_map import anomaly_map, fuse_maps, gaussian_blur, image_score, level_maps
+from .anomaly_map import anomaly_map, image_score
 from .bottleneck import OCBE
 from .decoder import MirroredDecoder, preset_for
 from .loss import rd_loss
@@ -112,17 +112,7 @@ class ReverseDistillation(AnomalyMethod):
     def maps_from_features(self, teacher: list[torch.Tensor], student: list[torch.Tensor],
                            size: tuple[int, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Fused, smoothed map of the ``score_levels`` (all by default) and every level's map."""
-        levels = self.config.score_levels
-        if levels is not None:
-            bad = [i for i in levels if not 0 <= int(i) < len(teacher)]
-            if bad or not levels:
-                raise ValueError(f"score_levels must be a non-empty subset of 0..{len(teacher) - 1}, got {levels}")
-        if levels is None:
-            return anomaly_map(teacher, student, size, self.config.fusion, self.config.sigma)
-        with torch.autocast(teacher[0].device.type, enabled=False):  # float32 maps, as anomaly_map
-            per_level = level_maps(teacher, student, size)
-            chosen = [per_level[int(i)] for i in levels]
-            return gaussian_blur(fuse_maps(chosen, self.config.fusion), self.config.sigma), per_level
+        return anomaly_map(teacher, student, size, self.config.fusion, self.config.sigma, self.config.score_levels)
 
     @torch.no_grad()
     def predict(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
