@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", choices=["auto", "off", "bf16"], default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile the teacher, bottleneck and decoder")
     p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "results"))
     a = p.parse_args(argv)
 
@@ -55,6 +56,10 @@ def main(argv=None) -> int:
     if cuda:
         model = model.to(memory_format=torch.channels_last)
     opt = model.configure_optimizer()
+    if a.compile:
+        for name in ("teacher", "bottleneck", "decoder"):
+            if hasattr(model, name):
+                setattr(model, name, torch.compile(getattr(model, name)))
     x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
     xi = torch.randn(a.infer_batch, 3, a.size, a.size, device=dev)
     if cuda:
@@ -78,6 +83,14 @@ def main(argv=None) -> int:
     t_train = bench(train_step, a.steps, sync)
     bench(infer_step, a.warmup, sync)
     t_inf = bench(infer_step, a.steps, sync)
+
+    @torch.no_grad()
+    def teacher_step():  # the floor under inference: the frozen teacher alone
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            model.teacher_features(xi)
+
+    bench(teacher_step, a.warmup, sync)
+    t_teacher = bench(teacher_step, a.steps, sync)
     rec = {
         "benchmark": "RD training step (forward+backward+Adam) and batched inference (maps+scores)",
         "backbone": a.backbone, "weights": model.weights_info(), "image_size": a.size,
@@ -87,18 +100,22 @@ def main(argv=None) -> int:
         "platform": platform.platform(),
         "train_images_per_s": round(a.batch * a.steps / t_train, 2),
         "infer_images_per_s": round(a.infer_batch * a.steps / t_inf, 2),
+        "teacher_forward_images_per_s": round(a.infer_batch * a.steps / t_teacher, 2),
+        "compiled": a.compile,
     }
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"rd_speed_{'gpu' if cuda else 'cpu'}_{a.backbone}_{a.size}"
+    tag = (f"rd_speed_{'gpu' if cuda else 'cpu'}_{a.backbone}_{a.size}"
+           + ("" if amp or not cuda else "_fp32") + ("_compiled" if a.compile else ""))
     (out / f"{tag}.json").write_text(json.dumps(rec, indent=1))
     (out / f"{tag}.md").write_text(
         f"# RD throughput — {a.backbone} teacher, {a.size}², {rec['device']}"
         + (f" ({rec['gpu']})" if rec["gpu"] else f" ({rec['cpu_count']} CPU cores)") + "\n\n"
         "| what | batch | images/s |\n|---|---|---|\n"
         f"| training (fwd+bwd+Adam) | {a.batch} | {rec['train_images_per_s']} |\n"
-        f"| inference (maps+scores) | {a.infer_batch} | {rec['infer_images_per_s']} |\n\n"
-        f"bf16 autocast: {amp}; channels_last: {cuda}; {a.steps} timed steps after {a.warmup} warm-up; "
+        f"| inference (maps+scores) | {a.infer_batch} | {rec['infer_images_per_s']} |\n"
+        f"| teacher forward alone | {a.infer_batch} | {rec['teacher_forward_images_per_s']} |\n\n"
+        f"bf16 autocast: {amp}; channels_last: {cuda}; torch.compile: {a.compile}; {a.steps} timed steps after {a.warmup} warm-up; "
         f"teacher weights: {rec['weights'].get('source')} (speed does not depend on their values); "
         "random input already on the device. Command: `python benchmarks/rd_speed.py "
         + " ".join(argv if argv is not None else sys.argv[1:]) + "`\n")

@@ -286,3 +286,15 @@ def test_loco_metrics_and_cpu_bf16(tmp_path):
     assert set(er["spro"]["mean"]) == {0.01, 0.05, 0.1, 0.3, 1.0} and er.protocol["spro_fpr_limits"][-1] == 1.0
     assert er.metrics["aupro"].protocol["mask_resolution"] == [32, 32] and er.counts["n_images"] == len(test)
     assert evaluate_method(method, test, progress=False, map_size=16)["spro"]["mean"][1.0] > 0
+
+
+def test_git_commit_override_for_copies_without_git(monkeypatch, tmp_path):
+    from adlib.engine import git_commit
+
+    assert git_commit(tmp_path) is None  # not a checkout
+    sha = "0123456789abcdef0123456789ABCDEF01234567"
+    monkeypatch.setenv("ADLIB_GIT_COMMIT", sha)
+    assert git_commit(tmp_path) == sha.lower()
+    monkeypatch.setenv("ADLIB_GIT_COMMIT", "main")
+    with pytest.raises(ValueError, match="40-digit"):
+        git_commit(tmp_path)

@@ -93,7 +93,16 @@ def _version(package: str) -> str | None:
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding ``path`` (default: the adlib package), else None."""
+    """``git rev-parse HEAD`` of the checkout holding ``path`` (default: the adlib package), else None.
+
+    ``$ADLIB_GIT_COMMIT`` (a 40-digit sha) stands in for a copy of a checkout without its ``.git``
+    (a tree shipped to a cluster node or a GPU machine); anything else there is an error.
+    """
+    env = os.environ.get("ADLIB_GIT_COMMIT")
+    if env:
+        if len(env) != 40 or any(c not in "0123456789abcdef" for c in env.lower()):
+            raise ValueError(f"ADLIB_GIT_COMMIT={env!r} is not a 40-digit hex sha")
+        return env.lower()
     where = Path(path) if path is not None else Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
