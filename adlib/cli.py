@@ -137,7 +137,7 @@ def _run_config(a, config, profile) -> list[dict]:
     if profile not in cfg:
         return []
     if a.engine == "python":
-        status = run_grid(cfg, profile, a.out, progress=not a.no_progress)
+        status = run_grid(cfg, profile, a.out, progress=not a.no_progress, workers=a.workers)
     else:
         from adlib.reproduce.jobs import jobs_for
 
@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                          "submitit-local / slurm / ray: the same jobs on an existing scheduler (extra 'scaleout')")
     rp.add_argument("--devices", default="auto", help="auto (every visible GPU, else CPU) | cpu | 0,1,...")
     rp.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
+    rp.add_argument("--workers", type=int, default=1,
+                    help="with --engine python: cells trained at once in separate processes (several small "
+                         "models can share one large GPU; default 1)")
     rp.add_argument("--ray-address", default=None)
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_reproduce)

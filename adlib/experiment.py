@@ -70,7 +70,7 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     t0 = time.perf_counter()
     train = open_dataset(dataset, category, "train", root=root, image_size=image_size, cache=True)
     test = open_dataset(dataset, category, "test", root=root, image_size=image_size,
-                        mask_interpolation=mask_interpolation)
+                        mask_interpolation=mask_interpolation, cache=True)  # decoded once for all variants
     torch.manual_seed(seed)
     model = model if model is not None else build(method, **config)
     fit_data = training_data(model, train, category=category, seed=seed)

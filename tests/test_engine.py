@@ -100,7 +100,9 @@ def test_loss_decreases_and_records(data):
     assert len(loss) == 30 and set(res.history) == {"loss", "mse", "l1"}
     assert all(isinstance(v, float) for v in loss)
     assert np.mean(loss[-5:]) < 0.5 * np.mean(loss[:5])
-    assert (res.device, res.amp, res.channels_last, res.ckpt_selection) == ("cpu", None, False, "last")
+    cuda = torch.cuda.is_available()  # device "auto": bf16 + channels-last on CUDA, plain fp32 on the CPU
+    expected = ("cuda", "bf16", True) if cuda else ("cpu", None, False)
+    assert (res.device, res.amp, res.channels_last, res.ckpt_selection) == (*expected, "last")
     assert res.steps == 30 and res.steps_per_epoch == 3 and res.epochs == 10
     assert res.images_per_s > 0 and res.train_s > 0 and res.timings["train_images_per_s"] == res.images_per_s
 
@@ -166,13 +168,18 @@ def test_device_cache_matches_dataloader(data):
     assert got["defect"] == ref["defect"] and got["path"] == ref["path"]
     a = fit(TinyKD(), data["train"], steps=8, seed=1, **quiet())
     b = fit(TinyKD(), data["train"], steps=8, seed=1, on_gpu_cache=True, **quiet())
-    assert b.on_gpu_cache and a.history == b.history
+    assert b.on_gpu_cache
+    if a.device == "cpu":
+        assert a.history == b.history
+    else:  # CUDA: the two input paths may pick different (equally valid) kernels; float noise only
+        for k in a.history:
+            np.testing.assert_allclose(a.history[k], b.history[k], rtol=1e-4)
 
 
 def test_evaluate_method(data):
-    method = TinyKD()
-    fit(method, data["train"], steps=10, **quiet())
-    er = evaluate_method(method, data["test"], batch_size=4, progress=False, return_maps=True)
+    method = TinyKD()  # on the CPU in fp32: compared below with per-sample predictions to 1e-6
+    fit(method, data["train"], steps=10, **quiet(device="cpu"))
+    er = evaluate_method(method, data["test"], batch_size=4, progress=False, return_maps=True, device="cpu")
     assert er.counts["n_images"] == 10 and er.counts["n_normal"] == 4 and er.counts["n_anomalous"] == 6
     assert er.counts["per_defect"] == {"good": 4, "hole": 2, "scratch": 2, "stain": 2}
     assert set(er.metrics) == {"image_auroc", "image_f1_max", "pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro"}
@@ -192,7 +199,8 @@ def test_evaluate_method(data):
                       torch.stack([s["mask"][0] for s in samples]), [s["defect"] for s in samples])
     for k, v in direct.items():
         assert er[k] == pytest.approx(v.value, abs=1e-6), k
-    small = evaluate_method(method, data["test"], batch_size=4, progress=False, map_size=16, aupro_mode="rd4ad_legacy")
+    small = evaluate_method(method, data["test"], batch_size=4, progress=False, map_size=16, aupro_mode="rd4ad_legacy",
+                            device="cpu")
     assert small.protocol["mask_resolution"] == [16, 16] and small.metrics["aupro"].protocol["mode"] == "rd4ad_legacy"
 
 
@@ -291,6 +299,7 @@ def test_loco_metrics_and_cpu_bf16(tmp_path):
 def test_git_commit_override_for_copies_without_git(monkeypatch, tmp_path):
     from adlib.engine import git_commit
 
+    monkeypatch.delenv("ADLIB_GIT_COMMIT", raising=False)
     assert git_commit(tmp_path) is None  # not a checkout
     sha = "0123456789abcdef0123456789ABCDEF01234567"
     monkeypatch.setenv("ADLIB_GIT_COMMIT", sha)

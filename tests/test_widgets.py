@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import importlib  # noqa: E402
+import importlib.util  # noqa: E402
 import sys  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -20,6 +21,9 @@ from adlib import viz, widgets  # noqa: E402
 from adlib.widgets import STATIC_ENV  # noqa: E402
 
 H = W = 24
+# the interactive views need ipywidgets (a dependency of adlib[notebooks]); without it they are static
+needs_ipywidgets = pytest.mark.skipif(importlib.util.find_spec("ipywidgets") is None,
+                                      reason="ipywidgets not installed: the views fall back to static figures")
 
 
 @pytest.fixture(autouse=True)
@@ -71,6 +75,7 @@ def test_ranking(data):
         widgets.ranking(scores, None, "normal")
 
 
+@needs_ipywidgets
 def test_browse_by_score_rank_order_and_filters(data):
     images, gts, maps, scores, labels = data
     view = widgets.browse_by_score(images, maps, scores, gts=gts, labels=labels, names=[f"f{i}.png" for i in range(6)])
@@ -94,6 +99,7 @@ def test_browse_by_score_rank_order_and_filters(data):
     assert view.rank.max == 2 and view.state["rank"] == 1 and view.index == 2
 
 
+@needs_ipywidgets
 def test_browse_norm_and_toggles(data):
     images, gts, maps, scores, labels = data
     view = widgets.browse_by_score(images, maps, scores, gts=gts, labels=labels)
@@ -108,6 +114,7 @@ def test_browse_norm_and_toggles(data):
     assert "heatmap hidden" in texts(view.figure) and len(view.figure.axes[0].images) == 1
 
 
+@needs_ipywidgets
 def test_browse_empty_subset_and_threshold(data):
     images, gts, maps, scores, _ = data
     view = widgets.browse_by_score(images, maps, scores, gts=gts, labels=np.zeros(6, int), threshold=0.9)
@@ -119,6 +126,7 @@ def test_browse_empty_subset_and_threshold(data):
 # --- threshold_explorer ---------------------------------------------------------------------------
 
 
+@needs_ipywidgets
 def test_threshold_explorer_live_overlap(data):
     images, gts, maps, *_ = data
     view = widgets.threshold_explorer(images[2], maps[2], gts[2])
@@ -141,6 +149,7 @@ def test_threshold_explorer_live_overlap(data):
     assert n_contours(view.figure) == 0
 
 
+@needs_ipywidgets
 def test_threshold_explorer_per_scale(data):
     images, gts, maps, *_ = data
     levels = {"layer1": maps[2] * 2, "layer2": maps[2][::2, ::2]}
@@ -157,6 +166,7 @@ def test_threshold_explorer_per_scale(data):
     assert view.current_map().shape == (H, W) and view.state["n_regions"] == 2
 
 
+@needs_ipywidgets
 def test_threshold_explorer_normal_image(data):
     images, gts, maps, *_ = data
     view = widgets.threshold_explorer(images[0], maps[0], gts[0], threshold=0.25)
@@ -166,6 +176,7 @@ def test_threshold_explorer_normal_image(data):
 # --- compare_methods ------------------------------------------------------------------------------
 
 
+@needs_ipywidgets
 def test_compare_methods_shared_normalisation(data):
     images, gts, maps, *_ = data
     methods = {"RD": maps[2], "MRKD": maps[2] * 2, "DAF": maps[2] + 5}
@@ -219,6 +230,7 @@ def test_static_argument(data, tmp_path):
     _check_static([fig, fig2, fig3], "static=True", tmp_path)
 
 
+@needs_ipywidgets
 def test_static_env(data, tmp_path, monkeypatch):
     monkeypatch.setenv(STATIC_ENV, "1")
     assert widgets.static_reason() == f"{STATIC_ENV}=1"
@@ -237,6 +249,7 @@ def test_static_without_ipywidgets(data, tmp_path, monkeypatch):
     _check_static(_all_static(data), "ipywidgets is not installed", tmp_path)
 
 
+@needs_ipywidgets
 def test_widget_figures_render(data, tmp_path):
     images, gts, maps, scores, labels = data
     view = widgets.threshold_explorer(images[2], maps[2], gts[2])
@@ -244,6 +257,7 @@ def test_widget_figures_render(data, tmp_path):
     assert view.ui is not None and view.output in view.ui.children
 
 
+@needs_ipywidgets
 def test_views_accept_torch_batches(data):
     import torch
 

@@ -112,27 +112,68 @@ def expand(cfg: dict, profile: str = "small") -> list[Cell]:
 
 
 def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs", progress: bool = True,
-             only: dict | None = None) -> list[dict]:
-    """Run every cell not yet done; returns one status record per cell (done / skipped / failed)."""
-    from adlib.experiment import results_path, run_experiment
+             only: dict | None = None, workers: int = 1) -> list[dict]:
+    """Run every cell not yet done; returns one status record per cell (done / skipped / failed).
 
-    status = []
+    ``workers > 1`` runs that many cells at once in fresh processes (``spawn``): small teachers
+    leave most of a large GPU idle, so several trainings share it (their throughput figures are
+    then shared too). Cells that are one training (Table 7's variants) run once.
+    """
+    from adlib.experiment import results_path
+
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
-    for cell in tqdm(cells, desc=f"{cfg['paper']} table {cfg['table']}", disable=not progress or None):
+    status, todo, shared = [], {}, []
+    for cell in cells:
         path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
         rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
         if path.is_file():
             status.append({**rec, "status": "skipped (done)"})
-            continue
-        try:
-            run_experiment(cell.method, cell.config, paper=cell.paper, tag=cell.tag, output_dir=output_dir,
-                           progress=False, **cell.run)
-            status.append({**rec, "status": "done"})
-        except Exception as exc:  # a failed cell is recorded, the grid goes on
-            path.parent.mkdir(parents=True, exist_ok=True)
-            (path.parent / "error.txt").write_text(traceback.format_exc())
-            status.append({**rec, "status": f"failed: {type(exc).__name__}: {exc}"})
+        elif str(path) in todo:
+            shared.append(rec)  # another variant of a training already queued
+        else:
+            todo[str(path)] = (cell, rec)
+    bar = tqdm(total=len(todo), desc=f"{cfg['paper']} table {cfg['table']}", disable=not progress or None)
+    if workers <= 1 or len(todo) <= 1:
+        for cell, rec in todo.values():
+            status.append({**rec, "status": _run_cell(cell, output_dir)})
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_worker_init,
+                                 initargs=(threads,)) as ex:
+            futures = {ex.submit(_run_cell, cell, output_dir): rec for cell, rec in todo.values()}
+            for fut in as_completed(futures):
+                status.append({**futures[fut], "status": fut.result()})
+                bar.update()
+    bar.close()
+    ran = {st["path"]: st["status"] for st in status}
+    status += [{**rec, "status": "skipped (done)" if ran[rec["path"]] == "done" else ran[rec["path"]]} for rec in shared]
     return status
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_cell(cell: Cell, output_dir) -> str:
+    """Train and evaluate one cell; a failure is written beside its results path, not raised."""
+    from adlib.experiment import results_path, run_experiment
+
+    path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+    try:
+        run_experiment(cell.method, cell.config, paper=cell.paper, tag=cell.tag, output_dir=output_dir,
+                       progress=False, **cell.run)
+        return "done"
+    except Exception as exc:  # a failed cell is recorded, the grid goes on
+        path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / "error.txt").write_text(traceback.format_exc())
+        return f"failed: {type(exc).__name__}: {exc}"
 
 
 def variant_view(results: dict, variant: str | None) -> dict | None:
