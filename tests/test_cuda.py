@@ -72,7 +72,9 @@ def test_first_steps_match_cpu_in_fp32(weave):
         m = build("rd", backbone="efficientnet_lite0")
         res = fit(m, train, steps=5, batch_size=8, seed=0, progress=False, device=device, amp=False)
         curves.append(res.losses("kd"))
-    np.testing.assert_allclose(curves[1], curves[0], rtol=2e-3)
+    # cuDNN convolutions run in TF32 by default (10-bit mantissa): on an H100 the curves were 0.4 % apart
+    # by step 4 (2026-11-22); a wrong layout, transfer or seed gives tens of percent
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-2)
 
 
 def test_mrkd_run_experiment_with_workers_on_gpu(tmp_path, monkeypatch):
