@@ -193,6 +193,22 @@ def test_ray_submission_wiring(toy_nb, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_ray_local_cluster(toy_nb, tmp_path):
+    """A real local Ray instance (when Ray is installed: the 'scaleout' extra): done, failed and resumed cells."""
+    ray = pytest.importorskip("ray")
+    from adlib.reproduce.scaleout import submit_ray
+
+    jobs = jobs_for(cfg(toy_nb, grid={"mode": ["ok", "raise"]}), "small", tmp_path / "runs")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        status = submit_ray(jobs, timeout_s=300)
+        assert sorted(s["status"] for s in status) == ["done", "failed: ValueError: boom weave"]
+        assert [s["status"] for s in submit_ray(jobs)][0] == "skipped (done)"
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
 def test_real_notebook_one_cell(tmp_path, monkeypatch):
     monkeypatch.setenv("ADLIB_OFFLINE", "1")
     c = {"paper": "rd_variance_loss", "table": "smoke", "method": "rd_var", "notebook": "01_rd_variance_loss.ipynb",
