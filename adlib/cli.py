@@ -113,18 +113,27 @@ def cmd_reproduce_all(a) -> int:
         mtd_there = shared_mtd_raw() is not None or (dataset_root("mtd") / "mtd").is_dir()
         profiles = ["quick"] + (["quick_mtd"] if mtd_there else [])
         print("profiles:", ", ".join(profiles) + ("" if mtd_there else " (MTD not found: synthetic only)"))
-    failed = 0
+    failed, missing = 0, {}
     for profile in profiles:
         for cfg in configs:
             status = _run_config(a, cfg, profile)
             failed += sum(st["status"].startswith("failed") for st in status)
+            for st in status:
+                if st["status"].startswith("not run"):
+                    missing[st["status"]] = missing.get(st["status"], 0) + 1
             done = sum(st["status"] in ("done", "skipped (done)") for st in status)
             print(f"{cfg.relative_to(REPO_ROOT)} [{profile}]: {done}/{len(status)} cells done")
     paths = []
     for profile in profiles:
         rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report")
         paths.append(rep["files"]["markdown"])
-    print(f"{failed} failed cells" if failed else "all cells done")
+    reasons = sorted(missing.items(), key=lambda kv: -kv[1])
+    for why, n in reasons[:5]:
+        print(f"{n} cell{'s' if n > 1 else ''} {why}")
+    if len(reasons) > 5:
+        print(f"... and {len(reasons) - 5} more reasons (each cell's line is in the per-config listing above)")
+    print(f"{failed} failed cells" if failed else
+          f"{sum(missing.values())} cells not run (data or weights missing), none failed" if missing else "all cells done")
     for p in paths:
         print(f"report: {p}")
     return 1 if failed else 0

@@ -78,3 +78,17 @@ def test_run_grid_workers_run_cells_in_parallel_processes(tmp_path, monkeypatch)
     assert a.keys() == b.keys() == {4, 8}
     for bs in a:  # the same training in another process gives the same numbers
         assert b[bs] == pytest.approx(a[bs], abs=1e-6)
+
+
+def test_run_grid_marks_missing_data_and_weights_not_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    monkeypatch.setenv("ADLIB_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cfg = {"paper": "rd_variance_loss", "table": "I", "method": "rd",
+           "full": {"dataset": "mvtec_ad", "categories": ["carpet"], "backbone": "wide_resnet50_2",
+                    "image_size": 32, "steps": 1, "batch_size": 4}, "grid": {"method": ["rd"]}, "seeds": [0]}
+    st = run_grid(cfg, "full", tmp_path / "runs", progress=False)
+    assert len(st) == 1 and st[0]["status"].startswith("not run: dataset mvtec_ad/carpet")
+    assert "teacher weights wide_resnet50_2" in st[0]["status"]
+    assert not list((tmp_path / "runs").rglob("*.json"))

@@ -120,6 +120,7 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     then shared too). Cells that are one training (Table 7's variants) run once.
     """
     from adlib.experiment import results_path
+    from adlib.reproduce.jobs import preflight
 
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
     status, todo, shared = [], {}, []
@@ -128,6 +129,8 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
         rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
         if path.is_file():
             status.append({**rec, "status": "skipped (done)"})
+        elif (missing := preflight(_CellValues(cell))) is not None:
+            status.append({**rec, "status": missing})  # data or weights absent: said, not run
         elif str(path) in todo:
             shared.append(rec)  # another variant of a training already queued
         else:
@@ -153,6 +156,18 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     ran = {st["path"]: st["status"] for st in status}
     status += [{**rec, "status": "skipped (done)" if ran[rec["path"]] == "done" else ran[rec["path"]]} for rec in shared]
     return status
+
+
+class _CellValues:
+    """A cell seen through the ``value(name)`` lookup that :func:`adlib.reproduce.jobs.preflight` uses."""
+
+    def __init__(self, cell: Cell):
+        self.cell = cell
+
+    def value(self, name: str, default=None):
+        if name == "data_root":
+            return self.cell.run.get("root", default)
+        return self.cell.run.get(name, self.cell.config.get(name, default))
 
 
 def _worker_init(threads: int) -> None:
