@@ -131,7 +131,7 @@ def cmd_reproduce_all(a) -> int:
     for why, n in reasons[:5]:
         print(f"{n} cell{'s' if n > 1 else ''} {why}")
     if len(reasons) > 5:
-        print(f"... and {len(reasons) - 5} more reasons (each cell's line is in the per-config listing above)")
+        print(f"... and {len(reasons) - 5} more reasons")
     print(f"{failed} failed cells" if failed else
           f"{sum(missing.values())} cells not run (data or weights missing), none failed" if missing else "all cells done")
     for p in paths:
