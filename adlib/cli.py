@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from adlib.paths import data_root, shared_mtd_raw
@@ -113,27 +114,24 @@ def cmd_reproduce_all(a) -> int:
         mtd_there = shared_mtd_raw() is not None or (dataset_root("mtd") / "mtd").is_dir()
         profiles = ["quick"] + (["quick_mtd"] if mtd_there else [])
         print("profiles:", ", ".join(profiles) + ("" if mtd_there else " (MTD not found: synthetic only)"))
-    failed, missing = 0, {}
+    failed, missing = 0, Counter()
     for profile in profiles:
         for cfg in configs:
             status = _run_config(a, cfg, profile)
             failed += sum(st["status"].startswith("failed") for st in status)
-            for st in status:
-                if st["status"].startswith("not run"):
-                    missing[st["status"]] = missing.get(st["status"], 0) + 1
+            missing.update(st["status"] for st in status if st["status"].startswith("not run"))
             done = sum(st["status"] in ("done", "skipped (done)") for st in status)
             print(f"{cfg.relative_to(REPO_ROOT)} [{profile}]: {done}/{len(status)} cells done")
     paths = []
     for profile in profiles:
         rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report")
         paths.append(rep["files"]["markdown"])
-    reasons = sorted(missing.items(), key=lambda kv: -kv[1])
-    for why, n in reasons[:5]:
+    for why, n in missing.most_common(5):
         print(f"{n} cell{'s' if n > 1 else ''} {why}")
-    if len(reasons) > 5:
-        print(f"... and {len(reasons) - 5} more reasons")
+    if len(missing) > 5:
+        print(f"... and {len(missing) - 5} more reasons")
     print(f"{failed} failed cells" if failed else
-          f"{sum(missing.values())} cells not run (data or weights missing), none failed" if missing else "all cells done")
+          f"{missing.total()} cells not run (data or weights missing), none failed" if missing else "all cells done")
     for p in paths:
         print(f"report: {p}")
     return 1 if failed else 0

@@ -63,9 +63,9 @@ def _fits_on_gpu(data, device, share: float = 0.25) -> bool:
 
     if not device_cache_supported(data):
         return False
-    size = data.image_size if isinstance(data.image_size, (tuple, list)) else (data.image_size, data.image_size)
+    h, w = data.image_size  # (H, W) for every AnomalyDataset
     free, _ = torch.cuda.mem_get_info(device)
-    return len(data) * 4 * size[0] * size[1] < share * free  # 3 channels + mask
+    return len(data) * 4 * h * w < share * free  # 3 channels + mask
 
 
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
@@ -86,11 +86,12 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     model = model if model is not None else build(method, **config)
     fit_data = training_data(model, train, category=category, seed=seed)
     fit_kwargs = dict(fit_kwargs or {})
-    if resolve_device(device).type == "cuda":
+    dev = resolve_device(device)
+    if dev.type == "cuda":
         if getattr(fit_data, "keyed_draws", False):
             # synthesis runs on the CPU: feed a GPU with workers (draws are keyed, so results do not change)
             fit_kwargs.setdefault("num_workers", min(8, max((os.cpu_count() or 1) - 1, 0)))
-        elif _fits_on_gpu(fit_data, resolve_device(device)):
+        elif _fits_on_gpu(fit_data, dev):
             # plain images: decode once, keep the uint8 set on the GPU (no per-step CPU work)
             fit_kwargs.setdefault("on_gpu_cache", True)
     fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,

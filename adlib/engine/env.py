@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -92,6 +93,11 @@ def _version(package: str) -> str | None:
         return None
 
 
+def is_commit_sha(value) -> bool:
+    """A full git commit id: 40 lower-case hex digits."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) is not None
+
+
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """``git rev-parse HEAD`` of the checkout holding ``path`` (default: the adlib package), else None.
 
@@ -100,7 +106,7 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """
     env = os.environ.get("ADLIB_GIT_COMMIT")
     if env:
-        if len(env) != 40 or any(c not in "0123456789abcdef" for c in env.lower()):
+        if not is_commit_sha(env.lower()):
             raise ValueError(f"ADLIB_GIT_COMMIT={env!r} is not a 40-digit hex sha")
         return env.lower()
     where = Path(path) if path is not None else Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ import torch
 from adlib.metrics import AUPRO_MODES as _MODES, metrics_to_dict
 from adlib.metrics.protocol import MetricResult
 
-from .env import environment_report, git_commit as _git_commit
+from .env import environment_report, git_commit as _git_commit, is_commit_sha
 
 SCHEMA_VERSION = 1
 TOP_KEYS = ("schema_version", "paper", "method", "dataset", "category", "seed", "config", "protocol", "metrics",
@@ -214,7 +214,7 @@ def validate_results(d: dict) -> dict:
         problems.append("data.counts: must be a dict")
     _section(d, "env", ENV_KEYS, problems)
     gc = d.get("git_commit")
-    if gc is not None and not (isinstance(gc, str) and re.fullmatch(r"[0-9a-f]{40}", gc)):
+    if gc is not None and not is_commit_sha(gc):
         problems.append(f"git_commit: {gc!r} is not a 40-digit hex sha (or null)")
     try:
         datetime.fromisoformat(d.get("created", ""))

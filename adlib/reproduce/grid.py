@@ -63,6 +63,12 @@ class Cell:
     setting: dict = field(default_factory=dict)
     variant: str | None = None  # an evaluation variant of the trained model (results' extra.variants)
 
+    def results_path(self, output_dir: str | os.PathLike) -> Path:
+        """Where this cell's training writes its results file under ``output_dir``."""
+        from adlib.experiment import results_path
+
+        return results_path(output_dir, self.paper, self.run["dataset"], self.run["category"], self.tag, self.run["seed"])
+
 
 TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
 
@@ -119,17 +125,18 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     leave most of a large GPU idle, so several trainings share it (their throughput figures are
     then shared too). Cells that are one training (Table 7's variants) run once.
     """
-    from adlib.experiment import results_path
-    from adlib.reproduce.jobs import preflight
+    from types import SimpleNamespace
+
+    from adlib.reproduce.jobs import cell_parameters, preflight
 
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
     status, todo, shared = [], {}, []
     for cell in cells:
-        path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+        path = cell.results_path(output_dir)
         rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
         if path.is_file():
             status.append({**rec, "status": "skipped (done)"})
-        elif (missing := preflight(_CellValues(cell))) is not None:
+        elif (missing := preflight(SimpleNamespace(value=cell_parameters(cell).get))) is not None:
             status.append({**rec, "status": missing})  # data or weights absent: said, not run
         elif str(path) in todo:
             shared.append(rec)  # another variant of a training already queued
@@ -158,18 +165,6 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     return status
 
 
-class _CellValues:
-    """A cell seen through the ``value(name)`` lookup that :func:`adlib.reproduce.jobs.preflight` uses."""
-
-    def __init__(self, cell: Cell):
-        self.cell = cell
-
-    def value(self, name: str, default=None):
-        if name == "data_root":
-            return self.cell.run.get("root", default)
-        return self.cell.run.get(name, self.cell.config.get(name, default))
-
-
 def _worker_init(threads: int) -> None:
     import torch
 
@@ -178,9 +173,9 @@ def _worker_init(threads: int) -> None:
 
 def _run_cell(cell: Cell, output_dir) -> str:
     """Train and evaluate one cell; a failure is written beside its results path, not raised."""
-    from adlib.experiment import results_path, run_experiment
+    from adlib.experiment import run_experiment
 
-    path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+    path = cell.results_path(output_dir)
     try:
         run_experiment(cell.method, cell.config, paper=cell.paper, tag=cell.tag, output_dir=output_dir,
                        progress=False, **cell.run)
@@ -205,11 +200,9 @@ def variant_view(results: dict, variant: str | None) -> dict | None:
 
 def collect(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs") -> list[dict]:
     """The finished cells' results (setting + metrics + weights + timings) for tables."""
-    from adlib.experiment import results_path
-
     rows = []
     for cell in expand(cfg, profile):
-        path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
+        path = cell.results_path(output_dir)
         if path.is_file():
             res = variant_view(json.loads(path.read_text()), cell.variant)
             if res is None:

@@ -121,6 +121,11 @@ def notebook_parameters(path: str | os.PathLike) -> dict:
     return dict(_declared(str(p.resolve()), p.stat().st_mtime))
 
 
+def cell_parameters(cell: Cell) -> dict:
+    """The cell's run and config values under the notebooks' names (``root`` → ``data_root``)."""
+    return {ALIASES.get(k, k): v for k, v in {**cell.run, **cell.config}.items()}
+
+
 def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs", *,
              notebook: str | os.PathLike | None = None, overrides: dict | None = None) -> list[Job]:
     """One :class:`Job` per cell of ``cfg`` (see :func:`adlib.reproduce.grid.expand`).
@@ -130,8 +135,6 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     no extra teaching models in batch runs), then ``overrides`` (e.g. ``{"device": "cpu", "data_root": ...}``), then ``output_dir`` and ``seed``.
     A value the notebook does not declare is an error naming it, so configs and notebooks cannot drift.
     """
-    from adlib.experiment import results_path
-
     nb_name = notebook or cfg.get("notebook")
     if not nb_name:
         raise ValueError(f"config {cfg.get('paper')}/{cfg.get('table')} names no 'notebook'")
@@ -139,8 +142,8 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     declared = notebook_parameters(nb)
     jobs = []
     for cell in expand(cfg, profile):
-        path = results_path(output_dir, cell.paper, cell.run["dataset"], cell.run["category"], cell.tag, cell.run["seed"])
-        values = {ALIASES.get(k, k): v for k, v in {**cell.run, **cell.config}.items()}
+        path = cell.results_path(output_dir)
+        values = cell_parameters(cell)
         values.update(cfg.get("notebook_parameters") or {})  # notebook-only switches (not part of the tag)
         values.update(overrides or {})
         unknown = sorted(k for k, v in values.items() if k not in declared and v is not None)
