@@ -163,3 +163,105 @@ def test_cli_report(runs, tmp_path, capsys):
     assert main(["report", str(cfg), "--runs", str(runs), "--profile", "small", "--out", str(out)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == str(out / "report_small.md") and Path(last).is_file()
+
+
+# -- paper vs ours, setting by setting (notebook 90, the report explorer) -------------------------------------
+SYNTH = {"paper": "rd_variance_loss", "table": "I", "method": "rd_var",  # our data is not the paper's
+         "small": {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "image_size": 64,
+                   "epochs": 1, "batch_size": 8},
+         "grid": {"method": ["rd", "rd_var"]}, "seeds": [0]}
+
+
+def test_settings_view_same_data_takes_the_category_with_numbers(runs):
+    from adlib.reference import paper_value
+    from adlib.reproduce.report import report_metrics, settings_view
+
+    sec = build_report([CFG], runs, "small")["tables"][0]
+    view = settings_view(sec, "image_auroc")  # the average has no numbers (grid unfinished): carpet
+    assert view["category"] == "carpet" and view["same_data"] is True
+    assert set(view["ours"]) == {"rd", "rd_var"}
+    mean, std, n = view["ours"]["rd"]
+    assert math.isclose(mean, 98.5) and math.isclose(std, math.sqrt(0.5)) and n == 2
+    assert view["ours"]["rd_var"][2] == 1 and view["ours"]["rd_var"][1] is None
+    assert view["paper"] == {s: paper_value("rd_variance_loss", table="I", category="carpet", setting=s,
+                                            metric="image_auroc") for s in ("rd", "rd_var")}
+    assert view["paper_label"] == "paper: mvtec_ad, carpet"
+    avg = settings_view(sec, "image_auroc", category="average")
+    assert avg["ours"] == {} and avg["same_data"] and avg["paper"]["rd"] == paper_value(
+        "rd_variance_loss", table="I", category="average", setting="rd", metric="image_auroc")
+    assert report_metrics(sec) == ["image_auroc", "pixel_auroc"]
+
+
+def test_settings_view_other_data_uses_the_papers_average(tmp_path):
+    from adlib.reference import paper_value
+    from adlib.reproduce.report import settings_view
+
+    runs = tmp_path / "runs"
+    for cell, auroc in zip(expand(SYNTH, "small"), (0.7, 0.8)):
+        res = _results(cell, auroc, auroc)
+        res["dataset"] = "synthetic"
+        write_results(res, cell.results_path(runs))
+    sec = build_report([SYNTH], runs, "small")["tables"][0]
+    view = settings_view(sec, "pixel_auroc")
+    assert view["same_data"] is False and view["category"] == "weave"
+    assert {k: round(v[0], 6) for k, v in view["ours"].items()} == {"rd": 70.0, "rd_var": 80.0}
+    assert view["paper"] == {s: paper_value("rd_variance_loss", table="I", category="average", setting=s,
+                                            metric="pixel_auroc") for s in ("rd", "rd_var")}
+    assert view["paper_label"] == "paper: mvtec_ad, average"
+    assert view["ours_label"] == "synthetic, weave, profile small"
+    none = settings_view(dict(sec, reference=[]), "pixel_auroc")
+    assert none["paper"] == {} and none["paper_label"] == "paper: no number for this metric"
+
+
+def test_section_html_standalone_is_scoped(runs):
+    from adlib.reproduce.report import section_html
+
+    sec = build_report([CFG], runs, "small")["tables"][0]
+    page = section_html(sec, [r for r in sec["rows"] if r["metric"] == "image_auroc"], standalone=True)
+    assert page.startswith('<div class="adlib-report"><style>') and "body{" not in page
+    assert page.count("<tr>") == 1 + sum(r["metric"] == "image_auroc" for r in sec["rows"])
+
+
+def _two_table_report(runs, tmp_path):
+    synth_runs = tmp_path / "synth_runs"
+    for cell, auroc in zip(expand(SYNTH, "small"), (0.7, 0.8)):
+        write_results(_results(cell, auroc, auroc), cell.results_path(synth_runs))
+    a = build_report([CFG], runs, "small")
+    b = build_report([dict(SYNTH, table="III", grid={"var_distance": ["cos", "l1"]})], synth_runs, "small")
+    return {**a, "tables": a["tables"] + b["tables"]}
+
+
+def test_report_explorer_static_has_a_row_per_table(runs, tmp_path):
+    from adlib.reproduce.explorer import report_explorer
+
+    rep = _two_table_report(runs, tmp_path)
+    fig = report_explorer(rep, static=True)
+    assert "static view (static=True)" in fig.adlib_static
+    titles = "\n".join(ax.get_title() for ax in fig.axes)
+    assert "Table I — image_auroc — carpet" in titles and "same data" in titles  # one panel, with deltas
+    assert "Table III — image_auroc" in titles and "different data" in titles
+    labels = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "80.0" in labels  # Table III: ours has var_distance=cos only (the rd_var cell); l1 not run
+    assert len(fig.axes) == 4 and not fig.axes[1].axison  # Table I: same data, one panel of two
+    with pytest.raises(ValueError, match="no table with a number"):
+        report_explorer({"tables": []}, static=True)
+
+
+def test_report_explorer_controls_drive_the_view(runs, tmp_path):
+    pytest.importorskip("ipywidgets")
+    from adlib.reproduce.explorer import ReportExplorer, report_explorer
+
+    rep = _two_table_report(runs, tmp_path)
+    view = report_explorer(rep, static=False)
+    assert isinstance(view, ReportExplorer)
+    assert view.metric.value == "image_auroc" and view.category.value == "carpet"
+    assert view.state["same_data"] and view.state["ours"]["rd"][2] == 2
+    assert "<td class=\"neg\">-0.40</td>" in view.info.value  # rd carpet: 98.5 vs the paper's 98.9
+    view.category.value = "average"
+    assert view.state["ours"] == {} and view.state["paper"]["rd"] == 98.5
+    view.metric.value = "pixel_auroc"  # a new metric picks its default category again
+    assert view.category.value == "carpet" and math.isclose(view.state["ours"]["rd_var"][0], 99.0)
+    view.table.value = 1  # Table III on synthetic data: no category in the paper's table → its average
+    assert view.metric.options == ("image_auroc", "pixel_auroc") and view.category.value == "weave"
+    assert not view.state["same_data"] and view.state["paper_label"] == "paper: mvtec_ad, average"
+    assert view.figure is not None and len(view.figure.axes) == 2

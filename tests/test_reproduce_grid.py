@@ -92,3 +92,18 @@ def test_run_grid_marks_missing_data_and_weights_not_run(tmp_path, monkeypatch):
     assert len(st) == 1 and st[0]["status"].startswith("not run: dataset mvtec_ad/carpet")
     assert "teacher weights wide_resnet50_2" in st[0]["status"]
     assert not list((tmp_path / "runs").rglob("*.json"))
+
+
+def test_cell_status(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))  # no data there: synthetic is made on demand
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    done, failed = expand(CFG, "small")
+    runs = tmp_path / "runs"
+    assert done.status(runs) == "to run"
+    done.results_path(runs).parent.mkdir(parents=True)
+    done.results_path(runs).write_text("{}")
+    failed.results_path(runs).parent.mkdir(parents=True)
+    (failed.results_path(runs).parent / "error.txt").write_text("Traceback (most recent call last):\nKeyError: 'x'\n")
+    assert done.status(runs) == "done" and failed.status(runs) == "failed: KeyError: 'x'"
+    mvtec = expand(dict(CFG, small=dict(CFG["small"], dataset="mvtec_ad", categories=["carpet"])), "small")[0]
+    assert mvtec.status(runs).startswith("not run: ") and "mvtec_ad" in mvtec.status(runs)

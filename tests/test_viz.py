@@ -397,3 +397,22 @@ def test_low_resolution_map_is_stretched_onto_the_image(data):
     assert ax.images[0].get_extent() == ax.images[1].get_extent() == [-0.5, W - 0.5, H - 0.5, -0.5]
     pred_verts = np.concatenate([p.vertices for p in contour_sets(ax)[1].get_paths()])
     assert pred_verts[:, 0].max() > 8  # in image pixels, not map pixels
+
+
+def test_paper_vs_ours_same_and_other_data(tmp_path):
+    ours = {"rd": (98.5, 0.7, 2), "rd_var": (99.5, None, 1)}
+    same = viz.paper_vs_ours(ours, {"rd": 98.9, "rd_var": 99.9}, "image_auroc", same_data=True,
+                             ours_label="mvtec_ad, carpet", table="Table I")
+    assert len(same.axes) == 1
+    words = "\n".join(t.get_text() for t in same.findobj(Text))
+    assert "98.5 (-0.4)" in words and "99.5 (-0.4)" in words and "same data" in words
+    other = viz.paper_vs_ours(ours, {"rd": 98.5, "rd_var": 99.2, "rd++": 99.4}, "image_auroc")
+    assert len(other.axes) == 2 and "different data" in other.get_suptitle()
+    ticks = [t.get_text() for t in other.axes[1].get_xticklabels()]
+    assert ticks == ["rd", "rd_var", "rd++"]  # the paper's extra setting has a slot on both sides
+    none = viz.paper_vs_ours(ours, {}, "aupro")
+    assert "no numbers" in "\n".join(t.get_text() for t in none.axes[0].texts)
+    viz.save_figure(other, tmp_path / "pvo.png")
+    assert (tmp_path / "pvo.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="at least one setting"):
+        viz.paper_vs_ours({}, {}, "aupro")

@@ -69,6 +69,26 @@ class Cell:
 
         return results_path(output_dir, self.paper, self.run["dataset"], self.run["category"], self.tag, self.run["seed"])
 
+    def missing_inputs(self) -> str | None:
+        """``"not run: <what is missing>"`` when the cell's data or teacher weights are absent, else None."""
+        from types import SimpleNamespace
+
+        from adlib.reproduce.jobs import cell_parameters, preflight
+
+        return preflight(SimpleNamespace(value=cell_parameters(self).get))
+
+    def status(self, output_dir: str | os.PathLike) -> str:
+        """Where the cell stands under ``output_dir``: ``done``, ``failed: <error>`` (its ``error.txt``),
+        ``not run: <what is missing>`` or ``to run``."""
+        path = self.results_path(output_dir)
+        if path.is_file():
+            return "done"
+        if (path.parent / "error.txt").is_file():
+            from adlib.reproduce.report import error_line
+
+            return "failed: " + error_line((path.parent / "error.txt").read_text())
+        return self.missing_inputs() or "to run"
+
 
 TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
 
@@ -125,10 +145,6 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     leave most of a large GPU idle, so several trainings share it (their throughput figures are
     then shared too). Cells that are one training (Table 7's variants) run once.
     """
-    from types import SimpleNamespace
-
-    from adlib.reproduce.jobs import cell_parameters, preflight
-
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
     status, todo, shared = [], {}, []
     for cell in cells:
@@ -136,7 +152,7 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
         rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
         if path.is_file():
             status.append({**rec, "status": "skipped (done)"})
-        elif (missing := preflight(SimpleNamespace(value=cell_parameters(cell).get))) is not None:
+        elif (missing := cell.missing_inputs()) is not None:
             status.append({**rec, "status": missing})  # data or weights absent: said, not run
         elif str(path) in todo:
             shared.append(rec)  # another variant of a training already queued

@@ -112,7 +112,8 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
             for r in ref["values"] if str(r["table"]) == table}
     sec = {"paper": paper, "table": table, "title": table_title(cfg), "config": source, "profile": profile,
            "protocol_paper": ref.get("protocol", {}), "paper_title": ref.get("title"), "rows": [], "figures": [],
-           "weights": [], "data": [], "protocol_ours": {}}
+           "weights": [], "data": [], "protocol_ours": {},
+           "reference": [{**r, "value": r["value"] * scale} for r in ref["values"] if str(r["table"]) == table]}
     if profile not in cfg:
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
@@ -192,6 +193,51 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     return sec
 
 
+def settings_view(sec: dict, metric: str, category: str | None = None) -> dict:
+    """One metric of a report table, setting by setting: ours (mean, std, n) beside the paper's value.
+
+    Ours are the section's rows for ``metric`` in ``category`` (default: ``average`` when it has
+    numbers, else the first category that has). The paper's value is the record on the same
+    dataset and category when the paper has one (``same_data``: a real delta); otherwise the paper's
+    own ``average`` (or its only category) on its dataset, which is a different experiment: compare
+    the ordering of the settings, not the values.
+    """
+    rows = [r for r in sec["rows"] if r["metric"] == metric]
+    if category is None:  # the average if it has numbers, else the first category that has
+        cats = list(dict.fromkeys(r["category"] for r in sorted(rows, key=lambda r: r["category"] != "average")
+                                  if r["n"]))
+        category = cats[0] if cats else "average"
+    rows = [r for r in rows if r["category"] == category]
+    ours = {r["setting"]: (r["ours_mean"], r["ours_std"], r["n"]) for r in rows if r["n"]}
+    dataset = rows[0]["dataset"] if rows else None
+    refs = [r for r in sec.get("reference", []) if r["metric"] == metric]
+    same = {r["setting"]: r["value"] for r in refs if (r["dataset"], r["category"]) == (dataset, category)}
+    if same:
+        paper, where = same, (dataset, category)
+    else:
+        by_setting: dict = {}
+        for r in refs:
+            by_setting.setdefault(r["setting"], []).append(r)
+        paper, places = {}, []
+        for name, recs in by_setting.items():
+            pick = [r for r in recs if r["category"] == "average"] or (recs if len(recs) == 1 else [])
+            if pick:
+                paper[name] = pick[0]["value"]
+                places.append((pick[0]["dataset"], pick[0]["category"]))
+        where = places[0] if len(set(places)) == 1 else None
+    paper_label = ("paper: " + ", ".join(where) if where else
+                   "paper: several datasets" if paper else "paper: no number for this metric")
+    return {"metric": metric, "category": category, "table": sec["title"], "paper_id": sec["paper"], "ours": ours,
+            "paper": paper, "same_data": bool(same), "paper_label": paper_label,
+            "ours_label": f"{dataset}, {category}, profile {sec['profile']}" if dataset else f"profile {sec['profile']}"}
+
+
+def report_metrics(sec: dict) -> list[str]:
+    """The metrics a report table has rows or paper values for, in the report's order."""
+    return list(dict.fromkeys([r["metric"] for r in sec["rows"] if r["metric"]]
+                              + [r["metric"] for r in sec.get("reference", [])]))
+
+
 def build_report(configs, runs_dir, profile: str = "small", out_dir=None, metrics=DEFAULT_METRICS) -> dict:
     """Collect every config (a path or a dict: one paper table) into a report dict; with ``out_dir``
     also write ``report_<profile>.md/.html/.csv`` there (paths in ``report["files"]``)."""
@@ -267,6 +313,32 @@ CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:
        "td.pos{background:#d7f5d7}td.neg{background:#f8d4d4}p.meta{margin:.2em 0;font-size:90%}")
 
 
+NOTEBOOK_CSS = ("<style>.adlib-report table{border-collapse:collapse;margin:.5em 0}.adlib-report th,.adlib-report td"
+                "{border:1px solid #ccc;padding:2px 6px;text-align:left}.adlib-report th{background:#eee}"
+                ".adlib-report td.pos{background:#d7f5d7}.adlib-report td.neg{background:#f8d4d4}"
+                ".adlib-report p.meta{margin:.2em 0;font-size:90%}</style>")
+
+
+def section_html(sec: dict, rows: list[dict] | None = None, standalone: bool = False) -> str:
+    """One report table as HTML: weights, data and both protocols, then its rows (all, or ``rows``);
+    deltas coloured (green: ours ≥ paper). ``standalone``: wrapped with its own scoped style, for a
+    notebook output or a widget."""
+    e = html.escape
+    if standalone:
+        return f"<div class=\"adlib-report\">{NOTEBOOK_CSS}{section_html(sec, rows)}</div>"
+    if sec.get("skipped"):
+        return f"<p><em>{e(sec['skipped'])}</em></p>"
+    out = [f"<p class=\"meta\">{e(ln.replace('`', ''))}</p>" for ln in _header(sec)]
+    out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in COLUMNS) + "</tr>")
+    for r in sec["rows"] if rows is None else rows:
+        cls = ["" for _ in COLUMNS]
+        if r["delta"] is not None:
+            cls[6] = " class=\"pos\"" if r["delta"] >= 0 else " class=\"neg\""
+        out.append("<tr>" + "".join(f"<td{k}>{e(c)}</td>" for k, c in zip(cls, _cells(r))) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
 def to_html(report: dict, base=None) -> str:
     e = html.escape
     out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">",
@@ -276,17 +348,7 @@ def to_html(report: dict, base=None) -> str:
            "in %, delta = ours − paper (percentage points); std over seeds (n − 1).</p>"]
     for sec in report["tables"]:
         out.append(f"<h2>{e(sec['paper'])} — {e(sec['title'])}</h2>")
-        if sec.get("skipped"):
-            out.append(f"<p><em>{e(sec['skipped'])}</em></p>")
-            continue
-        out += [f"<p class=\"meta\">{e(ln.replace('`', ''))}</p>" for ln in _header(sec)]
-        out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in COLUMNS) + "</tr>")
-        for r in sec["rows"]:
-            cls = ["" for _ in COLUMNS]
-            if r["delta"] is not None:
-                cls[6] = " class=\"pos\"" if r["delta"] >= 0 else " class=\"neg\""
-            out.append("<tr>" + "".join(f"<td{k}>{e(c)}</td>" for k, c in zip(cls, _cells(r))) + "</tr>")
-        out.append("</table>")
+        out.append(section_html(sec))
         if sec["figures"]:
             out.append("<p>Figures: " + " · ".join(f"<a href=\"{e(_rel(f, base))}\">{e(_rel(f, Path(report['runs_dir'])))}</a>"
                                                    for f in sec["figures"]) + "</p>")

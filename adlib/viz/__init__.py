@@ -19,6 +19,7 @@ feature_pca_rgb / pca_figure   features → first 3 PCA components as RGB (MRKD 
 roc_curve_figure               ROC per method, AUROC in the legend
 pro_curve_figure               PRO per method, integrated area up to the FPR limit shaded
 results_heatmap                category × method table as an annotated heatmap
+paper_vs_ours                  a paper table's settings: the paper's value beside ours
 =============================  ==============================================================
 
 Helpers: ``global_range`` (one colour range for a set of maps), ``heatmap_rgba``,
@@ -44,7 +45,7 @@ from .distributions import score_distributions, score_distributions_grid
 from .features import feature_pca_rgb, pca_figure
 from .grids import GRID_NORMS, comparison_grid, gallery, per_scale_maps, sample_grid, upsample_map
 from .overlay import GT_COLOR, PRED_COLOR, add_colorbar, add_contours, heatmap_rgba, overlay_heatmap, plot_map
-from .tables import results_heatmap, table_arrays
+from .tables import paper_vs_ours, results_heatmap, table_arrays
 from .thresholds import threshold_figure, threshold_stats
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "plot_map",
     "pro_curve_figure",
     "resolve_range",
+    "paper_vs_ours",
     "results_heatmap",
     "roc_curve_figure",
     "save_figure",

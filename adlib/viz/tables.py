@@ -8,7 +8,7 @@ import numpy as np
 
 from ._common import new_figure
 
-__all__ = ["results_heatmap", "table_arrays"]
+__all__ = ["paper_vs_ours", "results_heatmap", "table_arrays"]
 
 
 def _value(v) -> tuple[float, float]:
@@ -100,4 +100,77 @@ def results_heatmap(table: Mapping[str, Mapping[str, object]], metric_name: str,
             lab.set_rotation_mode("anchor")
     best_word = "highest" if higher_is_better else "lowest"
     ax.set_title(title or f"{metric_name} per category (bold: {best_word} per row)", fontsize=9.5)
+    return fig
+
+
+PAPER_COLOR, OURS_COLOR = "0.45", "tab:blue"
+
+
+def _setting_panel(ax, names, values, errs, color, marker, label, title, deltas=None):
+    x = np.arange(len(names))
+    ok = np.isfinite(values)
+    ax.errorbar(x[ok], values[ok], yerr=None if errs is None else np.nan_to_num(errs[ok]), fmt=marker, color=color,
+                ms=7, capsize=4, label=label, zorder=3)
+    for i in np.flatnonzero(ok):
+        text = f"{values[i]:.1f}" + ("" if deltas is None or not np.isfinite(deltas[i]) else f" ({deltas[i]:+.1f})")
+        ax.annotate(text, (x[i], values[i]), textcoords="offset points", xytext=(7, 0), va="center", fontsize=7.5,
+                    color=color)
+    if ok.sum() > 1:  # a gold star behind the best setting's marker
+        best = int(np.nanargmax(np.where(ok, values, -np.inf)))
+        ax.plot([x[best]], [values[best]], marker="*", ms=20, color="gold", mec="0.3", mew=0.5, zorder=2)
+    elif not ok.any():
+        ax.text(0.5, 0.5, "no numbers", transform=ax.transAxes, ha="center", va="center", color="0.4")
+        ax.set_yticks([])
+    ax.set_xticks(x, names, fontsize=8, rotation=25 if max(map(len, names), default=0) > 10 else 0,
+                  ha="right" if max(map(len, names), default=0) > 10 else "center")
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title, fontsize=9)
+
+
+def paper_vs_ours(ours: Mapping[str, tuple], paper: Mapping[str, float], metric: str, same_data: bool = False,
+                  ours_label: str = "ours", paper_label: str = "paper", table: str | None = None,
+                  paper_id: str | None = None, category: str | None = None, axes=None):
+    """A paper table's settings: the paper's value beside ours (mean ± std over seeds), in percent.
+
+    ``ours[setting] = (mean, std, n)``; ``paper[setting] = value`` (what
+    :func:`adlib.reproduce.report.settings_view` returns, with ``table``, ``paper_id`` and ``category``
+    for the title). With ``same_data`` one panel holds both,
+    each of ours labelled with its delta; otherwise the two are different experiments (the paper's
+    dataset vs ours) and get a panel each with its own y range: read the ordering, not the values.
+    A gold star marks the best setting of each side. ``axes``: one axes (same data) or two.
+    """
+    names = list(dict.fromkeys([*ours, *paper]))
+    if not names:
+        raise ValueError("paper_vs_ours needs at least one setting with a number")
+    mean = np.array([ours[n][0] if n in ours and ours[n][0] is not None else np.nan for n in names], float)
+    std = np.array([ours[n][1] if n in ours and ours[n][1] is not None else np.nan for n in names], float)
+    pv = np.array([paper.get(n, np.nan) if paper.get(n) is not None else np.nan for n in names], float)
+    seeds = sorted({ours[n][2] for n in ours})
+    n_text = f"n={seeds[0]}" if len(seeds) == 1 else "n=" + "/".join(map(str, seeds)) if seeds else "no runs"
+    head = " — ".join(x for x in (paper_id, table, metric, category) if x)
+    two = not same_data
+    own = axes is None
+    if own:
+        fig = new_figure(max(4.0, 1.2 + 0.95 * len(names)) * (2 if two else 1), 3.4)
+        axes = fig.subplots(1, 2) if two else fig.subplots(1, 1)
+    axes = list(axes) if isinstance(axes, (list, tuple, np.ndarray)) else [axes]
+    fig = axes[0].figure
+    if two:
+        _setting_panel(axes[0], names, pv, None, PAPER_COLOR, "s", "paper", paper_label)
+        _setting_panel(axes[1], names, mean, std, OURS_COLOR, "o", "ours", f"ours: {ours_label} ({n_text})")
+        axes[0].set_ylabel(f"{metric} (%)")
+        note = "different data: compare the ordering of the settings, not the values"
+    else:
+        ax = axes[0]
+        _setting_panel(ax, names, pv, None, PAPER_COLOR, "s", "paper", "")
+        _setting_panel(ax, names, mean, std, OURS_COLOR, "o", f"ours ({n_text})", f"{paper_label} vs ours",
+                       deltas=mean - pv)
+        ax.legend(fontsize=8, loc="best")
+        ax.set_ylabel(f"{metric} (%)")
+        note = f"same data ({ours_label}): ours with its delta to the paper"
+    if own:
+        fig.suptitle(f"{head}\n{note}" if head else note, fontsize=9.5)
+    else:  # a panel of a larger figure: the table's name and the note go above its first axes
+        axes[0].set_title(f"{head}\n{note}\n{axes[0].get_title()}", fontsize=8.5)
     return fig
