@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from adlib.engine import build_results, write_results
 from adlib.experiment import results_path
 from adlib.reference import load_reference
 from adlib.reproduce import expand, load_config
-from adlib.reproduce.report import build_report, error_line, reference_setting
+from adlib.reproduce.report import ORDERING_NOTE, build_report, error_line, reference_setting
 
 CFG = {  # mimics Table I on MVTec AD carpet (+ grid, left unfinished)
     "paper": "rd_variance_loss", "table": "I", "method": "rd_var",
@@ -211,6 +212,17 @@ def test_settings_view_other_data_uses_the_papers_average(tmp_path):
     assert view["ours_label"] == "synthetic, weave, profile small"
     none = settings_view(dict(sec, reference=[]), "pixel_auroc")
     assert none["paper"] == {} and none["paper_label"] == "paper: no number for this metric"
+    # the written report sets the paper's own numbers beside ours, setting by setting
+    rep = build_report([SYNTH], runs, "small", tmp_path / "out")
+    md = Path(rep["files"]["markdown"]).read_text()
+    assert ORDERING_NOTE in md and f"| pixel_auroc | rd | {view['paper']['rd']:g} | mvtec_ad, average | 70.00 ± – (n=1) | " \
+        "synthetic, weave, profile small |" in md
+    assert html.escape(ORDERING_NOTE) in Path(rep["files"]["html"]).read_text()
+
+
+def test_no_ordering_table_when_the_data_is_the_papers(runs, tmp_path):
+    rep = build_report([CFG], runs, "small", tmp_path / "out")
+    assert ORDERING_NOTE not in Path(rep["files"]["markdown"]).read_text()
 
 
 def test_section_html_standalone_is_scoped(runs):

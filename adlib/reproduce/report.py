@@ -290,6 +290,27 @@ def _rel(path, base) -> str:
     return Path(os.path.relpath(path, base)).as_posix() if base is not None else Path(path).as_posix()
 
 
+ORDERING_COLUMNS = ("metric", "setting", "paper", "paper's data", "ours", "our data")
+ORDERING_NOTE = ("The paper's numbers come from other data than ours, so the rows above have no delta. "
+                 "Setting by setting (read the ordering, not the values):")
+
+
+def ordering_rows(sec: dict) -> list[list[str]]:
+    """Where the paper's numbers are on other data than ours (no delta in the rows): per metric and
+    setting, the paper's value on its data beside ours (:func:`settings_view`), as table cells."""
+    out = []
+    for metric in report_metrics(sec):
+        view = settings_view(sec, metric)
+        if view["same_data"] or not view["paper"] or not view["ours"]:
+            continue
+        for name in dict.fromkeys([*view["ours"], *view["paper"]]):
+            mean, std, n = view["ours"].get(name, (None, None, 0))
+            ours = f"{mean:.2f} ± {_num(std)} (n={n})" if n else "–"
+            out.append([metric, name, _paper(view["paper"].get(name)), view["paper_label"].removeprefix("paper: "),
+                        ours, view["ours_label"]])
+    return out
+
+
 def to_markdown(report: dict, base=None) -> str:
     lines = [f"# Reproduction report (profile `{report['profile']}`)", "",
              f"Results from `{report['runs_dir']}`, generated {report['created']}. Ours and paper in %, "
@@ -301,6 +322,9 @@ def to_markdown(report: dict, base=None) -> str:
             continue
         lines += [ln + "  " for ln in _header(sec)] + ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in sec["rows"]]
+        if ordering := ordering_rows(sec):
+            lines += ["", ORDERING_NOTE, "", "| " + " | ".join(ORDERING_COLUMNS) + " |", "|" + "---|" * len(ORDERING_COLUMNS)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in ordering]
         if sec["figures"]:
             lines += ["", "Figures: " + " · ".join(f"[{_rel(f, Path(report['runs_dir']))}]({_rel(f, base)})"
                                                    for f in sec["figures"])]
@@ -336,6 +360,11 @@ def section_html(sec: dict, rows: list[dict] | None = None, standalone: bool = F
             cls[6] = " class=\"pos\"" if r["delta"] >= 0 else " class=\"neg\""
         out.append("<tr>" + "".join(f"<td{k}>{e(c)}</td>" for k, c in zip(cls, _cells(r))) + "</tr>")
     out.append("</table>")
+    if rows is None and (ordering := ordering_rows(sec)):
+        out.append(f"<p class=\"meta\">{e(ORDERING_NOTE)}</p><table><tr>"
+                   + "".join(f"<th>{e(c)}</th>" for c in ORDERING_COLUMNS) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in ordering]
+        out.append("</table>")
     return "\n".join(out)
 
 
