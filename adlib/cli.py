@@ -4,7 +4,7 @@
     adlib data synth [--root DIR] [--categories weave nut ...] [--size 128] [--seed 0]
     adlib data fetch NAME [--root DIR] [--offline] ...   (same as data_scripts/download_NAME.py)
     adlib data list [--root DIR]         what is prepared under the data root
-    adlib reproduce CONFIG.yaml [--profile small|full] [--out runs]   run a paper table's grid
+    adlib reproduce CONFIG.yaml [--profile small|full] [--seeds 0 1 2] [--out runs]   run a paper table's grid
     adlib report CONFIG.yaml ... --runs runs [--profile small] [--out reports]   paper / ours / delta tables
 """
 
@@ -124,7 +124,7 @@ def cmd_reproduce_all(a) -> int:
             print(f"{cfg.relative_to(REPO_ROOT)} [{profile}]: {done}/{len(status)} cells done")
     paths = []
     for profile in profiles:
-        rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report")
+        rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report", seeds=a.seeds)
         paths.append(rep["files"]["markdown"])
     for why, n in missing.most_common(5):
         print(f"{n} cell{'s' if n > 1 else ''} {why}")
@@ -143,6 +143,8 @@ def _run_config(a, config, profile) -> list[dict]:
     cfg = load_config(config)
     if profile not in cfg:
         return []
+    if a.seeds:
+        cfg["seeds"] = a.seeds
     if a.engine == "python":
         status = run_grid(cfg, profile, a.out, progress=not a.no_progress, workers=a.workers)
     else:
@@ -169,7 +171,7 @@ def _run_config(a, config, profile) -> list[dict]:
 def cmd_report(a) -> int:
     from adlib.reproduce.report import build_report
 
-    rep = build_report(a.configs, a.runs, a.profile, a.out)
+    rep = build_report(a.configs, a.runs, a.profile, a.out, seeds=a.seeds)
     for sec in rep["tables"]:
         rows = sec["rows"]
         done = sum(r["n"] > 0 for r in rows)
@@ -225,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--workers", type=int, default=1,
                     help="with --engine python: cells trained at once in separate processes (several small "
                          "models can share one large GPU; default 1)")
+    rp.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="seeds to run instead of the config's (e.g. 0 1 2: the report gives mean ± std)")
     rp.add_argument("--ray-address", default=None)
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_reproduce)
@@ -232,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("configs", nargs="+", metavar="CONFIG")
     rr.add_argument("--runs", default="runs", help="results folder (default ./runs)")
     rr.add_argument("--profile", default="small", help="small (default) | full | ...")
+    rr.add_argument("--seeds", type=int, nargs="+", default=None, help="the seeds that reproduce ran with --seeds")
     rr.add_argument("--out", default="reports", help="folder for report_<profile>.md/.html/.csv (default ./reports)")
     rr.set_defaults(func=cmd_report)
     a = p.parse_args(argv)

@@ -1,9 +1,11 @@
-"""The `adlib` command line: data prepare / synth / list / fetch."""
+"""The `adlib` command line: data prepare / synth / list / fetch, reproduce (with --seeds, --all) and report."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
 
 from adlib.cli import main
 from adlib.data.mvtec import MVTecAD
@@ -41,3 +43,42 @@ def test_fetch_offline_names_the_file(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 1 and "btad.zip" in res.stderr and str(tmp_path) in res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_reproduce_with_seeds_then_all(tmp_path, monkeypatch, capsys):
+    """`adlib reproduce CONFIG --seeds 0 1` trains both seeds and the report gives mean ± std (n=2);
+    `adlib reproduce --all` on a repository with one config: the quick profile, then the report."""
+    yaml = pytest.importorskip("yaml")
+    import adlib.cli
+    import adlib.paths
+
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    quick = {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "image_size": 32,
+             "steps": 2, "batch_size": 4}
+    cfg = {"paper": "rd_variance_loss", "table": "I", "method": "rd_var", "quick": quick,
+           "grid": {"method": ["rd", "rd_var"]}, "seeds": [0]}
+    repo = tmp_path / "repo"
+    (repo / "configs" / "rd_variance_loss").mkdir(parents=True)
+    path = repo / "configs" / "rd_variance_loss" / "table1.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runs = tmp_path / "runs"
+    argv = ["reproduce", str(path), "--profile", "quick", "--engine", "python", "--out", str(runs), "--no-progress"]
+    assert main(argv + ["--seeds", "0", "1"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("4/4 cells done, 0 not run")
+    assert sorted(p.parent.name for p in runs.rglob("results.json")) == ["seed0", "seed0", "seed1", "seed1"]
+    assert main(["report", str(path), "--runs", str(runs), "--profile", "quick", "--seeds", "0", "1",
+                 "--out", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "report_quick.md").read_text()
+    rows = [ln for ln in md.splitlines() if ln.startswith(("| rd | synthetic", "| rd_var | synthetic"))]
+    assert len(rows) == 6 and all("(n=2)" in ln and "± –" not in ln for ln in rows), rows  # 2 settings × 3 metrics
+
+    monkeypatch.setattr(adlib.paths, "REPO_ROOT", repo)
+    monkeypatch.setattr(adlib.cli, "shared_mtd_raw", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--all", "--out", str(runs), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "profiles: quick (MTD not found: synthetic only)" in out
+    assert "configs/rd_variance_loss/table1.yaml [quick]: 2/2 cells done" in out and "all cells done" in out
+    assert out.strip().splitlines()[-1] == f"report: {runs / 'report' / 'report_quick.md'}"

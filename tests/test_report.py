@@ -277,3 +277,18 @@ def test_report_explorer_controls_drive_the_view(runs, tmp_path):
     assert view.metric.options == ("image_auroc", "pixel_auroc") and view.category.value == "weave"
     assert not view.state["same_data"] and view.state["paper_label"] == "paper: mvtec_ad, average"
     assert view.figure is not None and len(view.figure.axes) == 2
+
+
+def test_seeds_override(runs, tmp_path, capsys):
+    rep = build_report([CFG], runs, "small", seeds=[0])
+    r = _row(rep, "rd", "carpet", "image_auroc")
+    assert r["n"] == 1 and r["seeds"] == [0] and math.isclose(r["ours_mean"], 98.0)
+    assert _row(rep, "rd_var", "carpet", "image_auroc")["status"] == "ok"  # seed 1 is not asked for
+    yaml = pytest.importorskip("yaml")
+    from adlib.cli import main
+
+    cfg = tmp_path / "table1.yaml"
+    cfg.write_text(yaml.safe_dump(CFG))
+    assert main(["report", str(cfg), "--runs", str(runs), "--profile", "small", "--seeds", "1", "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report_small.md").read_text()
+    assert "| rd | mvtec_ad | carpet | image_auroc | 98.9 | 99.00 ± – (n=1) |" in md

@@ -238,12 +238,15 @@ def report_metrics(sec: dict) -> list[str]:
                               + [r["metric"] for r in sec.get("reference", [])]))
 
 
-def build_report(configs, runs_dir, profile: str = "small", out_dir=None, metrics=DEFAULT_METRICS) -> dict:
+def build_report(configs, runs_dir, profile: str = "small", out_dir=None, metrics=DEFAULT_METRICS,
+                 seeds=None) -> dict:
     """Collect every config (a path or a dict: one paper table) into a report dict; with ``out_dir``
-    also write ``report_<profile>.md/.html/.csv`` there (paths in ``report["files"]``)."""
+    also write ``report_<profile>.md/.html/.csv`` there (paths in ``report["files"]``). ``seeds``
+    replaces the configs' own seeds (as ``adlib reproduce --seeds`` does)."""
     tables = []
     for c in configs:
         cfg, source = (c, None) if isinstance(c, dict) else (load_config(c), str(c))
+        cfg = dict(cfg, seeds=list(seeds)) if seeds else cfg
         tables.append(_table(cfg, runs_dir, profile, tuple(metrics), source))
     report = {"profile": profile, "runs_dir": str(runs_dir), "tables": tables, "files": {},
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
