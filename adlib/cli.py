@@ -146,7 +146,7 @@ def _run_config(a, config, profile) -> list[dict]:
     if a.seeds:
         cfg["seeds"] = a.seeds
     if a.engine == "python":
-        status = run_grid(cfg, profile, a.out, progress=not a.no_progress, workers=a.workers)
+        status = run_grid(cfg, profile, a.out, progress=not a.no_progress, workers=a.workers, timeout_s=a.timeout)
     else:
         from adlib.reproduce.jobs import jobs_for
 

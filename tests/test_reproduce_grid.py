@@ -107,3 +107,17 @@ def test_cell_status(tmp_path, monkeypatch):
     assert done.status(runs) == "done" and failed.status(runs) == "failed: KeyError: 'x'"
     mvtec = expand(dict(CFG, small=dict(CFG["small"], dataset="mvtec_ad", categories=["carpet"])), "small")[0]
     assert mvtec.status(runs).startswith("not run: ") and "mvtec_ad" in mvtec.status(runs)
+
+
+@pytest.mark.slow
+def test_run_grid_time_limit_kills_the_cell_and_records_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    cfg = dict(CFG, grid={"steps": [2, 100_000]}, timeout_s=30)  # the config's limit; the second cannot finish
+    runs = tmp_path / "runs"
+    short, long_ = expand(cfg, "small")
+    status = {st["tag"]: st["status"] for st in run_grid(cfg, "small", runs, progress=False, workers=2)}
+    assert status == {short.tag: "done", long_.tag: "failed: timeout after 30 s"}
+    assert short.results_path(runs).is_file() and not long_.results_path(runs).exists()
+    assert (long_.results_path(runs).parent / "error.txt").read_text().startswith("timeout after 30 s (wall clock")
+    assert long_.status(runs) == "failed: timeout after 30 s (wall clock, process killed)"

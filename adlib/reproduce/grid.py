@@ -138,13 +138,16 @@ def expand(cfg: dict, profile: str = "small") -> list[Cell]:
 
 
 def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "runs", progress: bool = True,
-             only: dict | None = None, workers: int = 1) -> list[dict]:
+             only: dict | None = None, workers: int = 1, timeout_s: float | None = None) -> list[dict]:
     """Run every cell not yet done; returns one status record per cell (done / skipped / failed).
 
     ``workers > 1`` runs that many cells at once in fresh processes (``spawn``): small teachers
     leave most of a large GPU idle, so several trainings share it (their throughput figures are
     then shared too). Cells that are one training (Table 7's variants) run once.
+    ``timeout_s`` (default: the config's ``timeout_s``) is a wall-clock limit per cell: each cell
+    then runs in its own process, killed at the limit and recorded as ``failed: timeout after N s``.
     """
+    timeout_s = cfg.get("timeout_s") if timeout_s is None else timeout_s
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
     status, todo, shared = [], {}, []
     for cell in cells:
@@ -159,32 +162,77 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
         else:
             todo[str(path)] = (cell, rec)
     bar = tqdm(total=len(todo), desc=f"{cfg['paper']} table {cfg['table']}", disable=not progress or None)
-    if workers <= 1 or len(todo) <= 1:
+    if (workers <= 1 or len(todo) <= 1) and not timeout_s:
         for cell, rec in todo.values():
             status.append({**rec, "status": _run_cell(cell, output_dir)})
             bar.update()
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_worker_init,
-                                 initargs=(threads,)) as ex:
-            futures = {ex.submit(_run_cell, cell, output_dir): rec for cell, rec in todo.values()}
-            for fut in as_completed(futures):
-                status.append({**futures[fut], "status": fut.result()})
-                bar.update()
+        for rec, st in _run_in_processes(list(todo.values()), output_dir, max(1, workers), timeout_s):
+            status.append({**rec, "status": st})
+            bar.update()
     bar.close()
     ran = {st["path"]: st["status"] for st in status}
     status += [{**rec, "status": "skipped (done)" if ran[rec["path"]] == "done" else ran[rec["path"]]} for rec in shared]
     return status
 
 
-def _worker_init(threads: int) -> None:
+def _cell_process(cell: Cell, output_dir, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _run_cell(cell, output_dir)
+
+
+def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | None):
+    """Yield ``(record, status)`` as cells finish, ``workers`` fresh processes (``spawn``: CUDA cannot be
+    forked) at a time; a cell past ``timeout_s`` is killed. Outcomes are read from the files the cell
+    leaves (results file, ``error.txt``), so a process that dies without a word is a failure too."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    queue, running = list(todo), {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                cell, rec = queue.pop(0)
+                (cell.results_path(output_dir).parent / "error.txt").unlink(missing_ok=True)  # a previous try's
+                proc = ctx.Process(target=_cell_process, args=(cell, output_dir, threads))
+                proc.start()
+                running[proc] = (cell, rec, time.monotonic())
+            time.sleep(0.1)
+            for proc, (cell, rec, start) in list(running.items()):
+                late = timeout_s and time.monotonic() - start > timeout_s
+                if proc.is_alive() and not late:
+                    continue
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+                del running[proc]
+                yield rec, _process_outcome(cell, output_dir, proc.exitcode, timeout_s if late else None)
+    finally:  # interrupted (Ctrl-C): no orphan trainings
+        for proc in running:
+            proc.kill()
+            proc.join()
+
+
+def _process_outcome(cell: Cell, output_dir, exitcode: int | None, timed_out: float | None) -> str:
+    path = cell.results_path(output_dir)
+    error = path.parent / "error.txt"
+    if timed_out:
+        why = f"timeout after {timed_out:g} s"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        error.write_text(f"{why} (wall clock, process killed)\n")
+        return f"failed: {why}"
+    if path.is_file():
+        return "done"
+    if not error.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        error.write_text(f"cell process exited with code {exitcode} and left no results\n")
+    from adlib.reproduce.report import error_line
+
+    return "failed: " + error_line(error.read_text())
 
 
 def _run_cell(cell: Cell, output_dir) -> str:
