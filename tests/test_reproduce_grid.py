@@ -121,3 +121,50 @@ def test_run_grid_time_limit_kills_the_cell_and_records_it(tmp_path, monkeypatch
     assert short.results_path(runs).is_file() and not long_.results_path(runs).exists()
     assert (long_.results_path(runs).parent / "error.txt").read_text().startswith("timeout after 30 s (wall clock")
     assert long_.status(runs) == "failed: timeout after 30 s (wall clock, process killed)"
+
+
+def test_cells_spread_over_the_visible_gpus(tmp_path, monkeypatch):
+    """With several GPUs, each cell process is started seeing one GPU: the one running the fewest cells."""
+    import multiprocessing
+
+    import adlib.reproduce.notebook_runner as nr
+    from adlib.reproduce import grid
+
+    assert grid.least_busy(["0", "1"], []) == "0" and grid.least_busy(["0", "1"], ["0"]) == "1"
+    assert grid.least_busy(["0", "1", "2"], ["0", "1", "1"]) == "2" and grid.least_busy(["3", "5"], ["5"]) == "3"
+    started = []
+
+    class FakeProcess:  # "runs" instantly: writes the cell's results file when started
+        def __init__(self, target, args):
+            self.cell, self.output_dir, self.threads, self.env = args
+            self.exitcode = 0
+
+        def start(self):
+            started.append(self.env)
+            path = self.cell.results_path(self.output_dir)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+
+        def is_alive(self):
+            return False
+
+        def join(self, timeout=None):
+            pass
+
+        def kill(self):
+            pass
+
+    class FakeContext:
+        Process = FakeProcess
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: FakeContext())
+    monkeypatch.setattr(nr, "resolve_devices", lambda devices="auto": ["0", "1"])
+    cells = expand(dict(CFG, grid={"batch_size": [1, 2, 3, 4]}), "small")
+    todo = [(c, {"tag": c.tag}) for c in cells]
+    out = list(grid._run_in_processes(todo, tmp_path / "runs", workers=2, timeout_s=None))
+    assert [st for _, st in out] == ["done"] * 4
+    assert [e["CUDA_VISIBLE_DEVICES"] for e in started] == ["0", "1", "0", "1"]
+    monkeypatch.setattr(nr, "resolve_devices", lambda devices="auto": ["cpu"])
+    started.clear()
+    list(grid._run_in_processes(todo, tmp_path / "runs2", workers=2, timeout_s=None))
+    assert started == [{}] * 4  # one GPU or none: the environment is left as it is

@@ -176,7 +176,8 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     return status
 
 
-def _cell_process(cell: Cell, output_dir, threads: int) -> None:
+def _cell_process(cell: Cell, output_dir, threads: int, env: dict) -> None:
+    os.environ.update(env)  # before torch is imported: which GPU this cell sees
     import torch
 
     torch.set_num_threads(threads)
@@ -186,23 +187,28 @@ def _cell_process(cell: Cell, output_dir, threads: int) -> None:
 def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | None):
     """Yield ``(record, status)`` as cells finish, ``workers`` fresh processes (``spawn``: CUDA cannot be
     forked) at a time; a cell past ``timeout_s`` is killed. Outcomes are read from the files the cell
-    leaves (results file, ``error.txt``), so a process that dies without a word is a failure too."""
+    leaves (results file, ``error.txt``), so a process that dies without a word is a failure too.
+    With several GPUs visible, each cell is given the one running the fewest cells."""
     import multiprocessing
     import time
 
+    from adlib.reproduce.notebook_runner import device_env, resolve_devices
+
     ctx = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
+    gpus = [str(d) for d in resolve_devices("auto") if d != "cpu"]
     queue, running = list(todo), {}
     try:
         while queue or running:
             while queue and len(running) < workers:
                 cell, rec = queue.pop(0)
                 (cell.results_path(output_dir).parent / "error.txt").unlink(missing_ok=True)  # a previous try's
-                proc = ctx.Process(target=_cell_process, args=(cell, output_dir, threads))
+                gpu = least_busy(gpus, [g for *_, g in running.values()]) if len(gpus) > 1 else None
+                proc = ctx.Process(target=_cell_process, args=(cell, output_dir, threads, device_env(gpu)))
                 proc.start()
-                running[proc] = (cell, rec, time.monotonic())
+                running[proc] = (cell, rec, time.monotonic(), gpu)
             time.sleep(0.1)
-            for proc, (cell, rec, start) in list(running.items()):
+            for proc, (cell, rec, start, _) in list(running.items()):
                 late = timeout_s and time.monotonic() - start > timeout_s
                 if proc.is_alive() and not late:
                     continue
@@ -215,6 +221,11 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
         for proc in running:
             proc.kill()
             proc.join()
+
+
+def least_busy(gpus: list[str], busy: list) -> str:
+    """The GPU id among ``gpus`` that appears least often in ``busy`` (the first on ties)."""
+    return min(gpus, key=lambda g: (busy.count(g), gpus.index(g)))
 
 
 def _process_outcome(cell: Cell, output_dir, exitcode: int | None, timed_out: float | None) -> str:
