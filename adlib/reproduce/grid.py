@@ -77,16 +77,22 @@ class Cell:
 
         return preflight(SimpleNamespace(value=cell_parameters(self).get))
 
+    def failure(self, output_dir: str | os.PathLike) -> str | None:
+        """The exception line of the cell's ``error.txt`` under ``output_dir``, or None if it has none."""
+        error = self.results_path(output_dir).parent / "error.txt"
+        if not error.is_file():
+            return None
+        from adlib.reproduce.report import error_line
+
+        return error_line(error.read_text())
+
     def status(self, output_dir: str | os.PathLike) -> str:
         """Where the cell stands under ``output_dir``: ``done``, ``failed: <error>`` (its ``error.txt``),
         ``not run: <what is missing>`` or ``to run``."""
-        path = self.results_path(output_dir)
-        if path.is_file():
+        if self.results_path(output_dir).is_file():
             return "done"
-        if (path.parent / "error.txt").is_file():
-            from adlib.reproduce.report import error_line
-
-            return "failed: " + error_line((path.parent / "error.txt").read_text())
+        if (why := self.failure(output_dir)) is not None:
+            return "failed: " + why
         return self.missing_inputs() or "to run"
 
 
@@ -241,9 +247,7 @@ def _process_outcome(cell: Cell, output_dir, exitcode: int | None, timed_out: fl
     if not error.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         error.write_text(f"cell process exited with code {exitcode} and left no results\n")
-    from adlib.reproduce.report import error_line
-
-    return "failed: " + error_line(error.read_text())
+    return "failed: " + cell.failure(output_dir)
 
 
 def _run_cell(cell: Cell, output_dir) -> str:

@@ -104,16 +104,15 @@ def _reference(paper: str) -> tuple[dict, float]:
 
 def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> dict:
     from adlib.engine.results import validate_results
-    from adlib.experiment import results_path
 
     paper, table = cfg["paper"], str(cfg["table"])
     ref, scale = _reference(paper)
-    refs = {(r["setting"], r["dataset"], r["category"], r["metric"]): r["value"] * scale
-            for r in ref["values"] if str(r["table"]) == table}
+    reference = [{**r, "value": r["value"] * scale} for r in ref["values"] if str(r["table"]) == table]
+    refs = {(r["setting"], r["dataset"], r["category"], r["metric"]): r["value"] for r in reference}
     sec = {"paper": paper, "table": table, "title": table_title(cfg), "config": source, "profile": profile,
            "protocol_paper": ref.get("protocol", {}), "paper_title": ref.get("title"), "rows": [], "figures": [],
            "weights": [], "data": [], "protocol_ours": {},
-           "reference": [{**r, "value": r["value"] * scale} for r in ref["values"] if str(r["table"]) == table]}
+           "reference": reference}
     if profile not in cfg:
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
@@ -123,7 +122,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
         name = reference_setting(cell.setting, cell.method)
         g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "missing": [], "failed": {}})
         g["seeds"].append(seed)
-        path = results_path(runs_dir, paper, ds, cat, cell.tag, seed)
+        path = cell.results_path(runs_dir)
         if path.is_file():
             res = json.loads(path.read_text())
             try:
@@ -137,8 +136,8 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
                 continue
             g["results"].append(res)
             sec["figures"] += [str(f) for f in sorted(path.parent.glob("*.png")) + sorted((path.parent / "figures").glob("*.png"))]
-        elif (path.parent / "error.txt").is_file():
-            g["failed"][seed] = error_line((path.parent / "error.txt").read_text())
+        elif (why := cell.failure(runs_dir)) is not None:
+            g["failed"][seed] = why
         else:
             g["missing"].append(seed)
     allres = [r for g in groups.values() for r in g["results"]]
@@ -314,6 +313,21 @@ def ordering_rows(sec: dict) -> list[list[str]]:
     return out
 
 
+def _md_table(columns, rows) -> list[str]:
+    line = lambda cells: "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"  # noqa: E731
+    return [line(columns), "|" + "---|" * len(columns)] + [line(r) for r in rows]
+
+
+def _html_table(columns, rows, classes=None) -> str:
+    """``classes``: per row, one ``class`` attribute (or "") per cell."""
+    e = html.escape
+    out = ["<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "</tr>"]
+    for i, row in enumerate(rows):
+        cls = classes[i] if classes else [""] * len(row)
+        out.append("<tr>" + "".join(f"<td{k}>{e(c)}</td>" for k, c in zip(cls, row)) + "</tr>")
+    return "\n".join(out + ["</table>"])
+
+
 def to_markdown(report: dict, base=None) -> str:
     lines = [f"# Reproduction report (profile `{report['profile']}`)", "",
              f"Results from `{report['runs_dir']}`, generated {report['created']}. Ours and paper in %, "
@@ -323,11 +337,9 @@ def to_markdown(report: dict, base=None) -> str:
         if sec.get("skipped"):
             lines += [f"_{sec['skipped']}_", ""]
             continue
-        lines += [ln + "  " for ln in _header(sec)] + ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in sec["rows"]]
+        lines += [ln + "  " for ln in _header(sec)] + [""] + _md_table(COLUMNS, [_cells(r) for r in sec["rows"]])
         if ordering := ordering_rows(sec):
-            lines += ["", ORDERING_NOTE, "", "| " + " | ".join(ORDERING_COLUMNS) + " |", "|" + "---|" * len(ORDERING_COLUMNS)]
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in ordering]
+            lines += ["", ORDERING_NOTE, ""] + _md_table(ORDERING_COLUMNS, ordering)
         if sec["figures"]:
             lines += ["", "Figures: " + " · ".join(f"[{_rel(f, Path(report['runs_dir']))}]({_rel(f, base)})"
                                                    for f in sec["figures"])]
@@ -355,19 +367,13 @@ def section_html(sec: dict, rows: list[dict] | None = None, standalone: bool = F
         return f"<div class=\"adlib-report\">{NOTEBOOK_CSS}{section_html(sec, rows)}</div>"
     if sec.get("skipped"):
         return f"<p><em>{e(sec['skipped'])}</em></p>"
+    shown = sec["rows"] if rows is None else rows
+    classes = [["" if i != 6 or r["delta"] is None else " class=\"pos\"" if r["delta"] >= 0 else " class=\"neg\""
+                for i in range(len(COLUMNS))] for r in shown]
     out = [f"<p class=\"meta\">{e(ln.replace('`', ''))}</p>" for ln in _header(sec)]
-    out.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in COLUMNS) + "</tr>")
-    for r in sec["rows"] if rows is None else rows:
-        cls = ["" for _ in COLUMNS]
-        if r["delta"] is not None:
-            cls[6] = " class=\"pos\"" if r["delta"] >= 0 else " class=\"neg\""
-        out.append("<tr>" + "".join(f"<td{k}>{e(c)}</td>" for k, c in zip(cls, _cells(r))) + "</tr>")
-    out.append("</table>")
+    out.append(_html_table(COLUMNS, [_cells(r) for r in shown], classes))
     if rows is None and (ordering := ordering_rows(sec)):
-        out.append(f"<p class=\"meta\">{e(ORDERING_NOTE)}</p><table><tr>"
-                   + "".join(f"<th>{e(c)}</th>" for c in ORDERING_COLUMNS) + "</tr>")
-        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in ordering]
-        out.append("</table>")
+        out += [f"<p class=\"meta\">{e(ORDERING_NOTE)}</p>", _html_table(ORDERING_COLUMNS, ordering)]
     return "\n".join(out)
 
 

@@ -121,8 +121,8 @@ def _setting_panel(ax, names, values, errs, color, marker, label, title, deltas=
     elif not ok.any():
         ax.text(0.5, 0.5, "no numbers", transform=ax.transAxes, ha="center", va="center", color="0.4")
         ax.set_yticks([])
-    ax.set_xticks(x, names, fontsize=8, rotation=25 if max(map(len, names), default=0) > 10 else 0,
-                  ha="right" if max(map(len, names), default=0) > 10 else "center")
+    slanted = max(map(len, names), default=0) > 10
+    ax.set_xticks(x, names, fontsize=8, rotation=25 if slanted else 0, ha="right" if slanted else "center")
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title, fontsize=9)
@@ -143,11 +143,12 @@ def paper_vs_ours(ours: Mapping[str, tuple], paper: Mapping[str, float], metric:
     names = list(dict.fromkeys([*ours, *paper]))
     if not names:
         raise ValueError("paper_vs_ours needs at least one setting with a number")
-    mean = np.array([ours[n][0] if n in ours and ours[n][0] is not None else np.nan for n in names], float)
-    std = np.array([ours[n][1] if n in ours and ours[n][1] is not None else np.nan for n in names], float)
-    pv = np.array([paper.get(n, np.nan) if paper.get(n) is not None else np.nan for n in names], float)
-    seeds = sorted({ours[n][2] for n in ours})
-    n_text = f"n={seeds[0]}" if len(seeds) == 1 else "n=" + "/".join(map(str, seeds)) if seeds else "no runs"
+    column = lambda values: np.array([np.nan if v is None else v for v in values], float)  # noqa: E731
+    mean = column(ours.get(n, (None,))[0] for n in names)
+    std = column(ours.get(n, (None, None))[1] for n in names)
+    pv = column(paper.get(n) for n in names)
+    counts = sorted({ours[n][2] for n in ours})  # runs (seeds) behind each of our means
+    n_text = "n=" + "/".join(map(str, counts)) if counts else "no runs"
     head = " — ".join(x for x in (paper_id, table, metric, category) if x)
     two = not same_data
     own = axes is None
@@ -159,7 +160,6 @@ def paper_vs_ours(ours: Mapping[str, tuple], paper: Mapping[str, float], metric:
     if two:
         _setting_panel(axes[0], names, pv, None, PAPER_COLOR, "s", "paper", paper_label)
         _setting_panel(axes[1], names, mean, std, OURS_COLOR, "o", "ours", f"ours: {ours_label} ({n_text})")
-        axes[0].set_ylabel(f"{metric} (%)")
         note = "different data: compare the ordering of the settings, not the values"
     else:
         ax = axes[0]
@@ -167,8 +167,8 @@ def paper_vs_ours(ours: Mapping[str, tuple], paper: Mapping[str, float], metric:
         _setting_panel(ax, names, mean, std, OURS_COLOR, "o", f"ours ({n_text})", f"{paper_label} vs ours",
                        deltas=mean - pv)
         ax.legend(fontsize=8, loc="best")
-        ax.set_ylabel(f"{metric} (%)")
         note = f"same data ({ours_label}): ours with its delta to the paper"
+    axes[0].set_ylabel(f"{metric} (%)")
     if own:
         fig.suptitle(f"{head}\n{note}" if head else note, fontsize=9.5)
     else:  # a panel of a larger figure: the table's name and the note go above its first axes
