@@ -50,13 +50,17 @@ def open_dataset(dataset: str, category: str, split: str = "train", root: str | 
     where = dataset_root(dataset, root)
     if dataset == "synthetic":
         from .mvtec import MVTecAD
-        from .synthetic import generate
+        from .synthetic import SYNTHETIC_REGISTRY, generate
 
         wanted = kwargs.get("image_size")
         size = synthetic_size or (256 if isinstance(wanted, int) and wanted > 128 else 128)
         if size != 128:  # the 128-px default set lives in synthetic/, other sizes beside it
             where = where.with_name(f"synthetic_{size}")
         generate(where, categories=category, image_size=size, progress=False)
+        if SYNTHETIC_REGISTRY[category].layout == "mvtec_loco":
+            from .loco import MVTecLOCO
+
+            return MVTecLOCO(where, category, split, **kwargs)
         return MVTecAD(where, category, split, **kwargs)
     if dataset == "mtd":
         if not (where / category).is_dir() and category == "mtd" and shared_mtd_raw() is not None:
