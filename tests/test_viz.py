@@ -385,6 +385,8 @@ def test_results_heatmap_from_plain_dicts(tmp_path):
     assert f"{np.mean([99.5, 97.0, 97.5]):.1f}" in cells  # MRKD mean row
     assert "image AUROC (%)" in texts(fig)
     save(fig, tmp_path, "results.png")
+    plain = viz.results_heatmap(table, "%", mark_best=False)
+    assert all(t.get_fontweight() == "normal" for t in plain.axes[0].texts)
     cats, meths, means, stds = viz.table_arrays(table)
     assert np.isnan(means[0, 2]) and stds[1, 1] == pytest.approx(0.4)
 

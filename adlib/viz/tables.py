@@ -44,11 +44,12 @@ def table_arrays(table: Mapping[str, Mapping[str, object]], methods: Sequence[st
 def results_heatmap(table: Mapping[str, Mapping[str, object]], metric_name: str, fmt: str = ".1f",
                     ax=None, cmap: str = "RdYlGn", vmin: float | None = None, vmax: float | None = None,
                     mean_row: bool = True, higher_is_better: bool = True, methods: Sequence[str] | None = None,
-                    categories: Sequence[str] | None = None, title: str | None = None):
+                    categories: Sequence[str] | None = None, title: str | None = None, mark_best: bool = True):
     """Annotated heatmap of ``table[category][method]`` (a number, ``(mean, std)`` or ``None``).
 
     Cells read ``value`` or ``mean±std`` formatted with ``fmt``; missing cells stay blank; the best
-    method of each row is in bold; a ``mean`` row (over the categories each method has) closes it.
+    method of each row is in bold (``mark_best=False`` when the columns are not rivals, e.g. different
+    metrics); a ``mean`` row (over the categories each method has) closes it.
     """
     import seaborn as sns
 
@@ -79,7 +80,7 @@ def results_heatmap(table: Mapping[str, Mapping[str, object]], metric_name: str,
     best = {}
     for i in range(means.shape[0]):
         row = np.where(np.isfinite(means[i]), means[i], -np.inf if higher_is_better else np.inf)
-        if np.isfinite(means[i]).any():
+        if mark_best and np.isfinite(means[i]).any():
             best[i] = int(np.argmax(row) if higher_is_better else np.argmin(row))
     for text in ax.texts:  # seaborn puts annotation j+0.5, i+0.5
         x, y = text.get_position()
