@@ -6,6 +6,8 @@
     adlib data list [--root DIR]         what is prepared under the data root
     adlib reproduce CONFIG.yaml [--profile small|full] [--seeds 0 1 2] [--out runs]   run a paper table's grid
     adlib report CONFIG.yaml ... --runs runs [--profile small] [--out reports]   paper / ours / delta tables
+    adlib eval --maps DIR --dataset NAME --category CAT [--resolution original|N] [--out FILE]
+                                         every metric of saved anomaly maps (<DIR>/<category>/test/<defect>/<id>.tiff)
 """
 
 from __future__ import annotations
@@ -180,6 +182,30 @@ def cmd_report(a) -> int:
     return 0
 
 
+def cmd_eval(a) -> int:
+    from adlib.engine.saved_maps import evaluate_saved_maps
+
+    res = evaluate_saved_maps(a.maps, a.dataset, a.category, root=a.root, resolution=a.resolution,
+                              mask_interpolation=a.mask_interpolation, aupro_mode=a.aupro_mode,
+                              fpr_limit=a.fpr_limit, progress=not a.no_progress)
+    proto = res["protocol"]
+    print(f"{a.dataset}/{a.category}: {res['counts']['n_images']} maps ({res['counts']['n_anomalous']} anomalous), "
+          f"evaluated at {proto['evaluated_at'][0]}×{proto['evaluated_at'][1]}, resolution {proto['resolution']}, "
+          f"maps resized: {proto['maps_resized']}, image score = {proto['image_score']}")
+    for name, m in res["metrics"].items():
+        value = m["value"]
+        shown = (json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in value.items()})
+                 if isinstance(value, dict) else f"{value:.4f}")
+        extra = f" ({m['protocol']['mode']}, FPR ≤ {m['protocol']['fpr_limit']})" if name == "aupro" else ""
+        print(f"  {name:16s} {shown}{extra}")
+    if a.out:
+        out = Path(a.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2, allow_nan=False) + "\n")
+        print(out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["data", "fetch"]:
@@ -239,6 +265,20 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--seeds", type=int, nargs="+", default=None, help="the seeds that reproduce ran with --seeds")
     rr.add_argument("--out", default="reports", help="folder for report_<profile>.md/.html/.csv (default ./reports)")
     rr.set_defaults(func=cmd_report)
+    ev = sub.add_parser("eval", help="every metric of anomaly maps saved in the official evaluation scripts' layout")
+    ev.add_argument("--maps", required=True, help="folder holding <category>/test/<defect>/<image stem>.tiff (.tif/.npy/.png)")
+    ev.add_argument("--dataset", required=True, help="mvtec_ad | mvtec_loco | visa | btad | mtd | synthetic | a folder")
+    ev.add_argument("--category", required=True)
+    ev.add_argument("--root", default=None, help="data root (default: $ADLIB_DATA, else ~/.cache/adlib/data)")
+    ev.add_argument("--resolution", default="original",
+                    help="original (ground truth at its size on disk, as the official scripts; default) | N (N×N)")
+    ev.add_argument("--mask-interpolation", default="nearest", choices=["nearest", "bilinear"],
+                    help="how masks are resized with --resolution N (RD4AD: bilinear then > 0.5)")
+    ev.add_argument("--aupro-mode", default="mvtec", choices=["mvtec", "rd4ad_legacy", "daf_legacy"])
+    ev.add_argument("--fpr-limit", type=float, default=0.3)
+    ev.add_argument("--out", default=None, help="write the results (with their protocol) to this JSON file")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_eval)
     a = p.parse_args(argv)
     from adlib.data.errors import DataError
 

@@ -41,6 +41,7 @@ def test_00_metrics_protocol_comparison(tmp_path):
     spro = comp["loco"]["metrics"]["spro"]
     assert set(spro["value"]) == {"logical", "structural", "mean"} and spro["protocol"]["region"] == "one per ground-truth file"
     assert sorted(p.name for p in (run_dir / "figures").iterdir()) == ["fpr_limit.png", "image.png", "pixel.png"]
+    assert len(list((run_dir / "maps/grain/test").rglob("*.tiff"))) == sum(res["data"]["counts"]["test"].values())
 
 
 @pytest.mark.slow

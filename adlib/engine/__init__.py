@@ -4,6 +4,8 @@
   on-GPU dataset cache; periodic validation and checkpoint selection; exact resume).
 - :func:`evaluate_method` predicts a whole dataset and computes every metric with its protocol.
 - :func:`build_results` / :func:`validate_results` / :func:`write_results`: the versioned results JSON.
+- :func:`export_maps` / :func:`evaluate_saved_maps`: maps on disk in the official evaluation scripts'
+  layout, written for those scripts or read back (from adlib or another code base) and evaluated.
 - :func:`seed_everything`, :func:`make_loader`, :func:`environment_report`, checkpoint helpers.
 
 Optional method hooks the engine calls when present: ``checkpoint_state()`` /
@@ -18,12 +20,13 @@ from .evaluation import EvalResult, evaluate_method, validation_loss
 from .loop import fit
 from .results import (SCHEMA_VERSION, build_results, data_info, per_defect_table, protocol_from, read_results,
                       timings_from, validate_results, write_results)
+from .saved_maps import evaluate_saved_maps, export_maps
 from .seed import StepSampler, make_loader, preserve_rng, seed_everything, worker_init_fn
 from .state import FitContext, FitResult, StopFit
 
 __all__ = [
     "EvalResult", "FitContext", "FitResult", "SCHEMA_VERSION", "StepSampler", "StopFit", "build_results", "data_info",
-    "environment_report", "evaluate_method", "fit", "git_commit", "load_checkpoint", "load_method_state",
+    "environment_report", "evaluate_method", "evaluate_saved_maps", "export_maps", "fit", "git_commit", "load_checkpoint", "load_method_state",
     "load_weights", "make_loader", "method_state", "per_defect_table", "preserve_rng", "protocol_from",
     "read_results", "resolve_amp", "resolve_channels_last", "resolve_device", "save_checkpoint", "seed_everything",
     "timings_from", "validate_results", "validation_loss", "worker_init_fn", "write_results",
