@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -108,6 +109,8 @@ def test_missing_maps_and_folder_are_errors(folder, tmp_path):
         evaluate_saved_maps(tmp_path / "nowhere", str(folder), "widget", progress=False)
     with pytest.raises(ValueError, match="maps for"):
         export_maps(maps[:2], test, tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match="category"):
+        load_saved_maps(tmp_path / "maps", SimpleNamespace(records=test.records), progress=False)
 
 
 def test_loco_maps_get_spro_and_the_logical_structural_split(tmp_path):

@@ -49,7 +49,10 @@ def map_relpath(image_path: str | os.PathLike, category: str) -> Path:
     return Path(category) / "test" / p.parent.name / f"{p.stem}.tiff"
 
 
-def _relpaths(dataset, category: str) -> list[Path]:
+def _relpaths(dataset, category: str | None) -> list[Path]:
+    category = category or getattr(dataset, "category", None)
+    if not category:
+        raise ValueError("saved maps are filed under the category name: give category= (the dataset has none)")
     rel = [map_relpath(r.image_path, category) for r in dataset.records]
     seen: dict[Path, Path] = {}
     for r, p in zip(dataset.records, rel):
@@ -108,9 +111,6 @@ def export_maps(maps, dataset, out_dir: str | os.PathLike, category: str | None 
     """Write ``maps`` (N×H×W in ``dataset`` order, e.g. ``EvalResult.maps``) as float32 TIFFs under
     ``out_dir`` in the official layout. ``size``: ``"original"`` (each image's size on disk,
     bilinear), an int / (H, W), or ``"as_is"``. Returns the written paths."""
-    category = category or getattr(dataset, "category", None)
-    if not category:
-        raise ValueError("export_maps needs the category name (the dataset has no .category)")
     if len(maps) != len(dataset):
         raise ValueError(f"{len(maps)} maps for {len(dataset)} images")
     rel = _relpaths(dataset, category)
@@ -138,7 +138,6 @@ def load_saved_maps(maps_dir: str | os.PathLike, dataset, category: str | None =
                     progress: bool = True) -> tuple[list[np.ndarray], list[Path]]:
     """The saved map of every image of ``dataset`` (in its order) and the files read; a missing
     map is an error that names how many are missing and where they were expected."""
-    category = category or getattr(dataset, "category", None)
     if not Path(maps_dir).is_dir():
         raise MapFileError(f"anomaly-map folder not found: {maps_dir}")
     rel = _relpaths(dataset, category)
