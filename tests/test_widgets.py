@@ -207,6 +207,7 @@ def _all_static(data):
         widgets.browse_by_score(images, maps, scores, gts=gts, labels=labels, k=2),
         widgets.threshold_explorer(images[2], maps[2], gts[2], thresholds=[0.4, 0.9]),
         widgets.compare_methods(images[2], gts[2], {"RD": maps[2], "MRKD": maps[2] * 2}),
+        widgets.pro_curve_explorer(images, maps, gts, k=2),
     ]
 
 
@@ -247,6 +248,33 @@ def test_static_without_ipywidgets(data, tmp_path, monkeypatch):
     fresh = importlib.import_module("adlib.widgets")
     assert fresh.static_reason(static=False) == "ipywidgets is not installed"
     _check_static(_all_static(data), "ipywidgets is not installed", tmp_path)
+
+
+@needs_ipywidgets
+def test_pro_curve_explorer_operating_points(data, tmp_path):
+    from adlib.metrics import pro_curve
+
+    images, gts, maps, scores, labels = data
+    view = widgets.pro_curve_explorer(images, maps, gts, fpr=0.05, k=2, static=False)
+    s = view.state
+    fpr, pro = (c.numpy() for c in pro_curve(maps, gts))
+    assert np.interp(s["fpr"], fpr, pro) == pytest.approx(s["pro"])  # a point of the exact (staircase) curve
+    assert abs(s["fpr"] - 0.05) < 0.002
+    for i in (2, 4):  # each image's PRO at the set threshold = the single-image threshold view's
+        assert s["image_pro"][i] == pytest.approx(viz.threshold_stats(maps[i], gts[i], s["threshold"])["pro"])
+    assert np.isnan(s["image_pro"][0]) and s["indices"] == [4, 2]  # the barely visible defect first
+    assert "regions less than half covered" in view.info.value
+    t = s["threshold"]
+    view.fpr.value = 0.003  # fewer false alarms allowed → a higher threshold, the hot spot dominates
+    assert view.state["threshold"] > t and view.state["fpr"] < s["fpr"]
+    view.selection.value = "most false positives"
+    assert view.state["indices"][0] == 1
+    view.contours.value = False
+    assert n_contours(view.figure) == 0
+    assert viz.save_figure(view.figure, tmp_path / "pro.png", dpi=40).stat().st_size > 2000
+    static = widgets.pro_curve_explorer(images, maps, gts, k=2, static=True)
+    assert all(f"set FPR {f:g}" in texts(static) for f in (0.01, 0.05, 0.3))
+    viz.close_figure(static)
 
 
 @needs_ipywidgets

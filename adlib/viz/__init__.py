@@ -14,6 +14,7 @@ sample_grid                    dataset samples with ground-truth contours
 per_scale_maps                 RD per-level maps and their sum
 gallery                        rows of chosen images (e.g. top-k, worst false positives)
 threshold_figure               predicted vs GT mask at a threshold + per-region overlap bars
+operating_point_figure         one threshold for the whole set: its point on the PRO curve + images
 score_distributions(_grid)     normal vs anomalous score histograms + KDE (MRKD Fig. 6)
 feature_pca_rgb / pca_figure   features → first 3 PCA components as RGB (MRKD Fig. 9)
 roc_curve_figure               ROC per method, AUROC in the legend
@@ -46,10 +47,12 @@ from .features import feature_pca_rgb, pca_figure
 from .grids import GRID_NORMS, comparison_grid, gallery, per_scale_maps, sample_grid, upsample_map
 from .overlay import GT_COLOR, PRED_COLOR, add_colorbar, add_contours, heatmap_rgba, overlay_heatmap, plot_map
 from .tables import paper_vs_ours, results_heatmap, table_arrays
+from .operating_point import OperatingPoints, operating_point_figure
 from .thresholds import threshold_figure, threshold_stats
 
 __all__ = [
     "AdlibFigure",
+    "OperatingPoints",
     "GRID_NORMS",
     "GT_COLOR",
     "NORMS",
@@ -76,6 +79,7 @@ __all__ = [
     "plot_map",
     "pro_curve_figure",
     "resolve_range",
+    "operating_point_figure",
     "paper_vs_ours",
     "results_heatmap",
     "roc_curve_figure",

@@ -7,6 +7,8 @@ browse_by_score        test images sorted by score; worst false positives / miss
 threshold_explorer     threshold slider → predicted vs GT mask, per-region overlap, FPR;
                        per-scale maps to choose from (``per_scale=``)
 compare_methods        two methods side by side with one shared colour range
+pro_curve_explorer     a cursor on the whole set's PRO curve (set FPR → one threshold for
+                       every image): the defects it misses, the normal images it flags
 =====================  ===============================================================
 
 Every view has ``overlay`` (heatmap on/off) and ``contours`` toggles, its controls as
@@ -22,16 +24,19 @@ title says so (``fig.adlib_static`` holds the note).
 from ._base import STATIC_ENV, View, static_reason
 from .browse import BrowseByScore, browse_by_score, ranking
 from .compare import CompareMethods, compare_methods
+from .pro_curve import ProCurveExplorer, pro_curve_explorer
 from .threshold import ThresholdExplorer, threshold_explorer
 
 __all__ = [
     "STATIC_ENV",
     "BrowseByScore",
     "CompareMethods",
+    "ProCurveExplorer",
     "ThresholdExplorer",
     "View",
     "browse_by_score",
     "compare_methods",
+    "pro_curve_explorer",
     "ranking",
     "static_reason",
     "threshold_explorer",
