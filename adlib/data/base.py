@@ -138,7 +138,7 @@ class AnomalyDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         rec = self.records[index]
         image_u8, masks, orig = self.load_raw(index)
-        union = (masks > 0).any(dim=0, keepdim=True) if masks.shape[0] else torch.zeros((1, *image_u8.shape[1:]), dtype=torch.bool)
+        union = (masks > 0).any(dim=0, keepdim=True)  # K = 0 (a normal image) gives an all-False mask
         sample = {
             "image": to_float_image(image_u8, self.normalize),
             "mask": union.float(),

@@ -68,6 +68,23 @@ def _prepare(method, device, amp, channels_last):
     return dev, dtype, cl
 
 
+def all_metrics(maps, scores, labels, masks, defects, has_mask, *, aupro_mode: str = "mvtec", fpr_limit: float = 0.3,
+                keep_curves: bool = False, defects_config=None, anomaly_kinds=None, loco_masks=None, orig_sizes=None,
+                spro_fpr_limits=SPRO_FPR_LIMITS) -> dict[str, MetricResult]:
+    """Every metric of a test set (:func:`adlib.metrics.evaluate`); with a LOCO ``defects_config`` and
+    the images' ``anomaly_kinds`` also ``loco_image_auroc`` (logical / structural / mean) and ``spro``
+    (:func:`adlib.metrics.evaluate_loco` on ``loco_masks``, one K×H×W stack of mask values per image)."""
+    maps = torch.as_tensor(maps)
+    metrics = evaluate(maps, scores, labels, masks, defects, has_mask, aupro_mode=aupro_mode, fpr_limit=fpr_limit,
+                       device=maps.device, keep_curves=keep_curves)
+    if anomaly_kinds and defects_config is not None:
+        loco = evaluate_loco(maps, scores, loco_masks, anomaly_kinds, defects_config, orig_sizes=orig_sizes,
+                             fpr_limits=spro_fpr_limits)
+        metrics["loco_image_auroc"] = dataclasses.replace(loco["image_auroc"], name="loco_image_auroc")
+        metrics["spro"] = loco["spro"]
+    return metrics
+
+
 @torch.no_grad()
 def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp="auto", channels_last="auto",
                     aupro_mode: str = "mvtec", fpr_limit: float = 0.3, progress: bool = True,
@@ -144,13 +161,10 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
     t1 = time.perf_counter()
     metrics: dict[str, MetricResult] = {}
     if compute_metrics:
-        metrics = evaluate(maps_t, scores_t, labels_t, masks_t, defects, has_mask_t.cpu(), aupro_mode=aupro_mode,
-                           fpr_limit=fpr_limit, device=maps_t.device, keep_curves=keep_curves)
-        cfg = getattr(dataset, "defects_config", None)
-        if kinds and cfg is not None:
-            loco = evaluate_loco(maps_t, scores_t, loco_masks, kinds, cfg, orig_sizes=orig, fpr_limits=spro_fpr_limits)
-            metrics["loco_image_auroc"] = dataclasses.replace(loco["image_auroc"], name="loco_image_auroc")
-            metrics["spro"] = loco["spro"]
+        metrics = all_metrics(maps_t, scores_t, labels_t, masks_t, defects, has_mask_t.cpu(), aupro_mode=aupro_mode,
+                              fpr_limit=fpr_limit, keep_curves=keep_curves,
+                              defects_config=getattr(dataset, "defects_config", None), anomaly_kinds=kinds,
+                              loco_masks=loco_masks, orig_sizes=orig, spro_fpr_limits=spro_fpr_limits)
     synchronize(dev)
     metrics_s = time.perf_counter() - t1
 

@@ -27,10 +27,11 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from adlib.data.errors import DataError
-from adlib.metrics import evaluate, evaluate_loco, metrics_to_dict
+from adlib.metrics import metrics_to_dict
 from adlib.metrics.spro import SPRO_FPR_LIMITS
 
 from .env import environment_report, git_commit
+from .evaluation import all_metrics
 from .results import jsonable
 
 MAP_SUFFIXES = (".tiff", ".tif", ".npy", ".png")
@@ -180,22 +181,19 @@ def evaluate_saved_maps(maps_dir: str | os.PathLike, dataset: str, category: str
     map_sizes = sorted({m.shape for m in raw})
     maps = torch.stack([_resize(torch.from_numpy(m), hw) for m in raw])
     del raw
-    masks = torch.stack([(values > 0).any(0) if values.shape[0] else torch.zeros(hw, dtype=torch.bool)
-                         for values, _ in gt])
+    masks = torch.stack([(values > 0).any(0) for values, _ in gt])  # union of the GT files (none: all False)
     records = test.records
     labels = torch.tensor([int(r.label) for r in records])
     has_mask = torch.tensor([bool(r.has_mask) for r in records])
     defects = [r.defect for r in records]
     scores = maps.flatten(1).amax(1)
     t1 = time.perf_counter()
-    results = evaluate(maps, scores, labels, masks, defects, has_mask, aupro_mode=aupro_mode, fpr_limit=fpr_limit)
-    loco_cfg = getattr(test, "defects_config", None)
-    if loco_cfg is not None and getattr(test, "multi_mask", False):
-        loco = evaluate_loco(maps, scores, [values for values, _ in gt], [r.anomaly_kind or "good" for r in records],
-                             loco_cfg, orig_sizes=[orig for _, orig in gt], fpr_limits=spro_fpr_limits)
-        results["loco_image_auroc"] = loco["image_auroc"]
-        results["loco_image_auroc"].name = "loco_image_auroc"
-        results["spro"] = loco["spro"]
+    loco = getattr(test, "multi_mask", False)  # MVTec LOCO: one mask per GT file, anomaly kinds
+    results = all_metrics(maps, scores, labels, masks, defects, has_mask, aupro_mode=aupro_mode, fpr_limit=fpr_limit,
+                          defects_config=getattr(test, "defects_config", None),
+                          anomaly_kinds=[r.anomaly_kind or "good" for r in records] if loco else None,
+                          loco_masks=[values for values, _ in gt], orig_sizes=[orig for _, orig in gt],
+                          spro_fpr_limits=spro_fpr_limits)
     t2 = time.perf_counter()
     n_anom = int(labels.sum())
     return jsonable({
