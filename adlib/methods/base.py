@@ -56,6 +56,11 @@ class AnomalyMethod(nn.Module):
         finally:
             self.config = saved
 
+    @classmethod
+    def canonical_config(cls, config: dict) -> dict:
+        """Map equivalent settings onto one (so equal table cells share one run); default: unchanged."""
+        return config
+
     def evaluation_variants(self) -> dict[str, dict]:
         """Extra evaluations of the same trained model: ``{name: config overrides}`` (default none)."""
         return {}
@@ -86,16 +91,33 @@ def register(name: str, config_class: type) -> Callable[[type], type]:
 
 
 def available() -> list[str]:
+    """Names of the registered methods."""
     return sorted(_REGISTRY)
 
 
-def build(name: str, **config) -> AnomalyMethod:
-    """Construct a registered method from keyword config (unknown keys raise a clear error)."""
+def method_class(name: str) -> type:
+    """The :class:`AnomalyMethod` subclass registered as ``name``."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown method {name!r}; available: {available()}")
-    cls, cfg_cls = _REGISTRY[name]
+    return _REGISTRY[name][0]
+
+
+def config_class(name: str) -> type:
+    """The config dataclass of the method registered as ``name`` (the only schema of its settings)."""
+    method_class(name)
+    return _REGISTRY[name][1]
+
+
+def make_config(name: str, **config):
+    """The method's config dataclass built from keyword settings; unknown keys raise a clear error."""
+    cfg_cls = config_class(name)
     known = {f.name for f in fields(cfg_cls)}
     unknown = sorted(set(config) - known)
     if unknown:
         raise TypeError(f"{name}: unknown config keys {unknown}; known: {sorted(known)}")
-    return cls(cfg_cls(**config))
+    return cfg_cls(**config)
+
+
+def build(name: str, **config) -> AnomalyMethod:
+    """Construct a registered method from keyword config (unknown keys raise a clear error)."""
+    return method_class(name)(make_config(name, **config))

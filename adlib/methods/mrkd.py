@@ -92,8 +92,8 @@ class MRKD(ReverseDistillation):
         super().__init__(config)
         self.generation = nn.ModuleList(GenerationModule(c) for c in self.teacher.channels) if config.flm else None
 
-    @staticmethod
-    def canonical_config(config: dict) -> dict:
+    @classmethod
+    def canonical_config(cls, config: dict) -> dict:
         """Equivalent settings share one run: α = 0 (no draw augmented) trains exactly as ILM off."""
         if "alpha" in config and float(config["alpha"]) == 0.0:
             config = {k: v for k, v in config.items() if k != "alpha"}

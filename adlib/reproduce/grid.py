@@ -105,14 +105,12 @@ def _tag(method: str, config: dict, run: dict) -> str:
     A method may map equivalent configs onto one (``canonical_config``: MRKD's α = 0 is "no ILM")."""
     from dataclasses import MISSING, fields
 
-    import adlib.methods  # noqa: F401  (fills the registry: tags must not depend on import order)
-    from adlib.methods.base import _REGISTRY
+    from adlib import methods  # the package import fills the registry: tags must not depend on import order
 
     defaults = {}
-    if method in _REGISTRY:
-        canonical = getattr(_REGISTRY[method][0], "canonical_config", None)
-        config = canonical(dict(config)) if canonical is not None else config
-        for f in fields(_REGISTRY[method][1]):
+    if method in methods.available():
+        config = methods.method_class(method).canonical_config(dict(config))
+        for f in fields(methods.config_class(method)):
             if f.default is not MISSING:
                 defaults[f.name] = f.default
     parts = [f"{k}={v}" for k, v in sorted(config.items()) if defaults.get(k, object()) != v]

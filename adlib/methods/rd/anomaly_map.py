@@ -10,17 +10,15 @@ from __future__ import annotations
 
 
 import torch
-import torch.nn.functional as F
 
-from .loss import cosine_distance_map
+from ..common.maps import cosine_distance_map, gaussian_blur, image_score as _image_score, upsample
 
 FUSIONS = ("add", "mul")
 
 
 def level_maps(teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int]) -> list[torch.Tensor]:
     """Per-level maps 1 − cos, each upsampled to ``size``: list of B×1×H×W."""
-    return [F.interpolate(cosine_distance_map(t.float(), s.float()), size=size, mode="bilinear", align_corners=True)
-            for t, s in zip(teacher, student)]
+    return [upsample(cosine_distance_map(t.float(), s.float()), size) for t, s in zip(teacher, student)]
 
 
 def fuse_maps(maps: list[torch.Tensor], fusion: str = "add") -> torch.Tensor:
@@ -31,32 +29,6 @@ def fuse_maps(maps: list[torch.Tensor], fusion: str = "add") -> torch.Tensor:
     for m in maps[1:]:
         out = out + m if fusion == "add" else out * m
     return out
-
-
-def _symmetric_index(n: int, radius: int, device) -> torch.Tensor:
-    """Indices padding a length-n axis by ``radius`` with scipy's 'reflect' (d c b a | a b c d) rule."""
-    idx = torch.arange(-radius, n + radius, device=device)
-    period = 2 * n
-    idx = torch.remainder(idx, period)
-    return torch.where(idx >= n, period - 1 - idx, idx)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float = 4.0, truncate: float = 4.0) -> torch.Tensor:
-    """Separable Gaussian filter of B×C×H×W maps, identical to ``scipy.ndimage.gaussian_filter``
-    (same kernel radius ``int(truncate·σ + 0.5)``, normalised, symmetric 'reflect' borders)."""
-    if sigma <= 0:
-        return x
-    radius = int(truncate * sigma + 0.5)
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float64)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = (k / k.sum()).to(x.dtype)
-    b, c, h, w = x.shape
-    y = x.reshape(b * c, 1, h, w)
-    y = y.index_select(3, _symmetric_index(w, radius, x.device))
-    y = F.conv2d(y, k.view(1, 1, 1, -1))
-    y = y.index_select(2, _symmetric_index(h, radius, x.device))
-    y = F.conv2d(y, k.view(1, 1, -1, 1))
-    return y.reshape(b, c, h, w)
 
 
 def anomaly_map(teacher: list[torch.Tensor], student: list[torch.Tensor], size: tuple[int, int],
@@ -75,6 +47,4 @@ def anomaly_map(teacher: list[torch.Tensor], student: list[torch.Tensor], size: 
 
 def image_score(amap: torch.Tensor) -> torch.Tensor:
     """Image anomaly score: the maximum of the map (B,)."""
-    return amap.flatten(1).amax(dim=1)
-
-
+    return _image_score(amap, "max")

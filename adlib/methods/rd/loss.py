@@ -11,17 +11,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..common.maps import cosine_distance_map
+
 LOSS_MODES = ("flatten", "per_pixel")
 
 
 def cosine_distance_flat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """1 − cos(vec(a_i), vec(b_i)) per sample i (B,), each C×H×W map flattened to one vector."""
     return 1 - F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
-
-
-def cosine_distance_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """1 − cos along channels at every position: B×1×H×W (RD4AD Eq. 2)."""
-    return (1 - F.cosine_similarity(a, b, dim=1)).unsqueeze(1)
 
 
 def rd_loss(teacher: list[torch.Tensor], student: list[torch.Tensor], mode: str = "flatten") -> torch.Tensor:

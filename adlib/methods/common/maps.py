@@ -1,0 +1,121 @@
+"""Map tools shared by the methods (RD4AD §3.4, DAF §III-D, DM-GRD §3.5, EfficientAD §3.4).
+
+- :func:`gaussian_blur`: separable Gaussian filter identical to ``scipy.ndimage.gaussian_filter``
+  (radius ``int(truncate·σ + 0.5)``, normalised taps, symmetric 'reflect' borders) — what every
+  paper's code applies to its map with σ = 4.
+- :func:`image_score`: the image score of a map — its maximum (RD4AD, MRKD, RD-Var, EfficientAD)
+  or the mean of its ``k`` largest values (DAF: 50, DM-GRD: 100). :class:`ImageScore` is that rule
+  as a value that results files record.
+- :func:`cosine_distance_map`: 1 − cos along channels at every position (RD4AD Eq. 2).
+- :func:`gaussian_window`: the normalised 1-D Gaussian taps of an SSIM window (11 taps, σ = 1.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+IMAGE_SCORE_MODES = ("max", "topk_mean")
+
+
+def _symmetric_index(n: int, radius: int, device) -> torch.Tensor:
+    """Indices padding a length-n axis by ``radius`` with scipy's 'reflect' (d c b a | a b c d) rule."""
+    idx = torch.arange(-radius, n + radius, device=device)
+    period = 2 * n
+    idx = torch.remainder(idx, period)
+    return torch.where(idx >= n, period - 1 - idx, idx)
+
+
+def gaussian_window(size: int, sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps of odd length ``size`` (an SSIM window: 11 taps, σ = 1.5)."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"window size must be a positive odd number, got {size}")
+    if sigma <= 0:
+        raise ValueError(f"window sigma must be positive, got {sigma}")
+    t = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    return (k / k.sum()).to(dtype)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float = 4.0, truncate: float = 4.0) -> torch.Tensor:
+    """Separable Gaussian filter of B×C×H×W maps, identical to ``scipy.ndimage.gaussian_filter``
+    (same kernel radius ``int(truncate·σ + 0.5)``, normalised, symmetric 'reflect' borders)."""
+    if sigma <= 0:
+        return x
+    radius = int(truncate * sigma + 0.5)
+    k = gaussian_window(2 * radius + 1, sigma, dtype=x.dtype, device=x.device)
+    b, c, h, w = x.shape
+    y = x.reshape(b * c, 1, h, w)
+    y = y.index_select(3, _symmetric_index(w, radius, x.device))
+    y = F.conv2d(y, k.view(1, 1, 1, -1))
+    y = y.index_select(2, _symmetric_index(h, radius, x.device))
+    y = F.conv2d(y, k.view(1, 1, -1, 1))
+    return y.reshape(b, c, h, w)
+
+
+def cosine_distance_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1 − cos along channels at every position: B×1×H×W (RD4AD Eq. 2)."""
+    return (1 - F.cosine_similarity(a, b, dim=1)).unsqueeze(1)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling with ``align_corners=True`` (what the RD-family code uses)."""
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=True)
+
+
+def image_score(maps: torch.Tensor, mode: str = "max", k: int | None = None) -> torch.Tensor:
+    """Image score of B×…×H×W maps (B,): ``max`` of the map, or ``topk_mean`` = mean of its ``k``
+    largest values (k is a pixel count, fixed at every resolution; capped at the map's size)."""
+    flat = maps.flatten(1)
+    if mode == "max":
+        return flat.amax(dim=1)
+    if mode == "topk_mean":
+        if k is None or int(k) < 1:
+            raise ValueError(f"image score 'topk_mean' needs k >= 1, got {k}")
+        return flat.topk(min(int(k), flat.shape[1]), dim=1).values.mean(dim=1)
+    raise ValueError(f"image score mode must be one of {IMAGE_SCORE_MODES}, got {mode!r}")
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """An image-score rule: ``ImageScore("max")`` or ``ImageScore("topk_mean", 50)``.
+
+    ``ImageScore.parse`` reads ``"max"``, ``"topk_mean:50"`` or ``{"mode": ..., "k": ...}``;
+    ``str(rule)`` is what results files record.
+    """
+
+    mode: str = "max"
+    k: int | None = None
+
+    def __post_init__(self):
+        if self.mode not in IMAGE_SCORE_MODES:
+            raise ValueError(f"image score mode must be one of {IMAGE_SCORE_MODES}, got {self.mode!r}")
+        if self.mode == "topk_mean" and (self.k is None or int(self.k) < 1):
+            raise ValueError(f"image score 'topk_mean' needs k >= 1, got {self.k}")
+        if self.mode == "max" and self.k is not None:
+            raise ValueError("image score 'max' takes no k")
+
+    @classmethod
+    def parse(cls, spec) -> ImageScore:
+        if isinstance(spec, ImageScore):
+            return spec
+        if isinstance(spec, dict):
+            unknown = sorted(set(spec) - {"mode", "k"})
+            if unknown:
+                raise ValueError(f"image score: unknown keys {unknown} (expected 'mode' and 'k')")
+            return cls(spec.get("mode", "max"), None if spec.get("k") is None else int(spec["k"]))
+        if isinstance(spec, str):
+            mode, _, k = spec.partition(":")
+            try:
+                return cls(mode.strip(), int(k) if k.strip() else None)
+            except ValueError as e:
+                raise ValueError(f"image score {spec!r}: {e} (write 'max' or 'topk_mean:K')") from None
+        raise TypeError(f"image score must be 'max', 'topk_mean:K' or a dict, got {type(spec).__name__}")
+
+    def __call__(self, maps: torch.Tensor) -> torch.Tensor:
+        return image_score(maps, self.mode, self.k)
+
+    def __str__(self) -> str:
+        return self.mode if self.mode == "max" else f"{self.mode}:{self.k}"
