@@ -39,13 +39,6 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                                 **({"variants": variants} if variants else {})})
 
 
-def training_data(model, train, *, category: str | None = None, seed: int = 0):
-    """What the method trains on: ``model.training_data(train, ...)`` for methods that synthesise
-    anomalies (MRKD's NSA), the plain training set otherwise."""
-    hook = getattr(model, "training_data", None)
-    return hook(train, category=category, seed=seed) if callable(hook) else train
-
-
 def evaluate_variants(model, test, **eval_kwargs) -> dict:
     """Evaluate ``model.evaluation_variants()`` (config overrides of the same trained model, e.g.
     MRKD's Table 7 score maps): ``{name: {"overrides": {...}, "metrics": {metric: value}}}``."""
@@ -84,7 +77,8 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
                         mask_interpolation=mask_interpolation, cache=True)  # decoded once for all variants
     torch.manual_seed(seed)
     model = model if model is not None else build(method, **config)
-    fit_data = training_data(model, train, category=category, seed=seed)
+    data = model.prepare_data(train, category=category, seed=seed)
+    fit_data = data.train
     fit_kwargs = dict(fit_kwargs or {})
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -94,6 +88,8 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
         elif _fits_on_gpu(fit_data, dev):
             # plain images: decode once, keep the uint8 set on the GPU (no per-step CPU work)
             fit_kwargs.setdefault("on_gpu_cache", True)
+    if data.val is not None:
+        fit_kwargs.setdefault("val_data", data.val)
     fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
                   progress=progress, **fit_kwargs)
     eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)

@@ -141,7 +141,7 @@ def test_ablation_switches():
     rd_like = build("mrkd", backbone="efficientnet_lite0", weights="random", ilm=False, flm=False)
     assert rd_like.generation is None and rd_like.evaluation_variants().keys() >= {"SM1"}
     assert "flm_avg5" not in rd_like.evaluation_variants()
-    assert rd_like.training_data("TRAIN") == "TRAIN"
+    assert rd_like.prepare_data("TRAIN").train == "TRAIN"
     with pytest.raises(ValueError, match="alpha"):
         build("mrkd", backbone="efficientnet_lite0", weights="random", alpha=1.5)
     with pytest.raises(ValueError, match="flm_ratio"):
@@ -172,12 +172,12 @@ def test_short_training_on_synthetic_data(tmp_path):
     assert isinstance(model, MRKD)
 
 
-def test_training_data_wraps_with_nsa():
+def test_prepare_data_wraps_with_nsa():
     from adlib.data.catalog import open_dataset
 
     m = build("mrkd", backbone="efficientnet_lite0", weights="random", alpha=0.5, nsa="paper")
     train = open_dataset("synthetic", "weave", "train", image_size=64)
-    wrapped = m.training_data(train, category="weave", seed=1)
+    wrapped = m.prepare_data(train, category="weave", seed=1).train
     assert isinstance(wrapped, SyntheticAnomalies) and wrapped.probability == 0.5 and wrapped.needs_source
     assert len(wrapped) == len(train) and wrapped.keyed_draws
     s = wrapped[(0, 3)]

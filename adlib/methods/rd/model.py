@@ -126,13 +126,3 @@ class ReverseDistillation(AnomalyMethod):
 
     def weights_info(self) -> dict:
         return self.teacher.weights_info()
-
-    def checkpoint_state(self) -> dict:
-        """Trainable state only: the frozen teacher is rebuilt from its weights."""
-        return {k: v for k, v in self.state_dict().items() if not k.startswith("teacher.")}
-
-    def load_checkpoint_state(self, state: dict) -> None:
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        bad = [k for k in missing if not k.startswith("teacher.")] + list(unexpected)
-        if bad:
-            raise KeyError(f"checkpoint does not match the model: {bad[:8]}")
