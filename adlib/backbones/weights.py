@@ -14,6 +14,7 @@ import http.client
 import importlib.metadata
 import importlib.util
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,9 +83,23 @@ def file_sha256(path: str | Path) -> str:
     return _SHA_CACHE[key]
 
 
+def _outside_backbones() -> int:
+    """The ``stacklevel`` of the first caller outside ``adlib.backbones`` (warnings point at user code)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def verify_file(path: Path, spec: TeacherSpec | None) -> str:
     """Hash the file; raise if its name carries a sha256 prefix that does not match."""
     sha = file_sha256(path)
+    if spec is not None and spec.sha256 is not None:
+        if sha != spec.sha256.lower():
+            raise WeightsIntegrityError(f"{path}: sha256 {sha[:16]}… is not the registered {spec.sha256[:16]}… of "
+                                        f"{spec.name} (corrupt or wrong file)")
+        return sha
     prefix = hash_prefix(path.name)
     if prefix is not None:
         if not sha.startswith(prefix):
@@ -93,11 +108,11 @@ def verify_file(path: Path, spec: TeacherSpec | None) -> str:
                 f"(corrupt or wrong file). Delete it and fetch {spec.url if spec else 'it'} again.")
     else:
         warnings.warn(f"{path.name} carries no sha256 prefix in its name; cannot verify it "
-                      f"(sha256 {sha[:16]}…)", UserWarning, stacklevel=4)
+                      f"(sha256 {sha[:16]}…)", UserWarning, stacklevel=_outside_backbones())
     known = [spec.sha256_prefix, *map(hash_prefix, spec.alt_filenames)] if spec is not None else []
     if spec is not None and not any(k and sha.startswith(k) for k in known):
         warnings.warn(f"{path.name} is not the registry checkpoint of {spec.name} ({spec.filename}); "
-                      f"results will not correspond to the published teacher", UserWarning, stacklevel=4)
+                      f"results will not correspond to the published teacher", UserWarning, stacklevel=_outside_backbones())
     return sha
 
 

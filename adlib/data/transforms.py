@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,8 +104,8 @@ class InputSpec:
     def converter(self, target: InputSpec) -> tuple[torch.Tensor, torch.Tensor, bool, bool] | None:
         """``(scale, shift, flip_in, flip_out)`` with ``target = flip_out(flip_in(x)·scale + shift)``
         for 1×3×1×1 float32 ``scale``/``shift`` (RGB order), or ``None`` when both specs are equal."""
-        if self == target or (self.mean, self.std, self.channel_order) == (target.mean, target.std,
-                                                                             target.channel_order):
+        same = lambda a, b: all(math.isclose(float(u), float(v), rel_tol=1e-6, abs_tol=1e-9) for u, v in zip(a, b))  # noqa: E731
+        if self.channel_order == target.channel_order and same(self.mean, target.mean) and same(self.std, target.std):
             return None
         src_std, dst_std = torch.tensor(self.std), torch.tensor(target.std)
         scale = (src_std / dst_std).view(1, 3, 1, 1)

@@ -24,11 +24,10 @@ from pathlib import PurePath
 import torch
 from torch import nn
 
-from adlib.synthesis import SyntheticAnomalies
 from adlib.synthesis.nsa import NSA
 from adlib.synthesis.nsa_presets import nsa_config
 
-from .base import FitData, register
+from .base import register
 from .rd import RDConfig, ReverseDistillation
 
 SCORE_MAP_VARIANTS = {"SM1": (0,), "SM2": (1,), "SM3": (2,), "SM1&2": (0, 1), "SM2&3": (1, 2)}  # Table 7
@@ -103,20 +102,19 @@ class MRKD(ReverseDistillation):
             config.pop("alpha", None)
         return config
 
-    # -- ILM -----------------------------------------------------------------------------------
-    def prepare_data(self, train, *, category: str | None = None, seed: int = 0) -> FitData:
-        """The training set with NSA anomalies (probability α per draw); unchanged without ILM."""
-        if not self.config.ilm:
-            return FitData(train)
-        cfg = nsa_config(self.config.nsa, category)
-        return FitData(SyntheticAnomalies(train, NSA(cfg), probability=self.config.alpha, seed=seed,
-                                          needs_source=not cfg.same))
+    # -- ILM: RD's synthetic input at the bottleneck ----------------------------------------------
+    def synthetic_role(self) -> str:
+        """Eq. 1: with ILM the bottleneck sees T(x_a), the target stays T(x) (RD's ``"bottleneck"``)."""
+        return "bottleneck" if self.config.ilm else "none"
 
-    def bottleneck_input(self, batch: dict, teacher_feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Eq. 1: f_B = B(T(x_a)) during training (x_a = ``aug_image``); T(x) otherwise."""
-        if self.config.ilm and "aug_image" in batch:
-            return self.teacher_features(batch["aug_image"])
-        return teacher_feats
+    def synthesis(self, category: str | None = None):
+        """NSA in the configured variant (``nsa``: the code's same-image swap or the paper's Poisson)."""
+        cfg = nsa_config(self.config.nsa, category)
+        return NSA(cfg), not cfg.same
+
+    def synthetic_probability(self) -> float:
+        """α: the fraction of training draws that are synthesised (Table 6)."""
+        return self.config.alpha
 
     # -- FLM -----------------------------------------------------------------------------------
     def test_masks(self, student: list[torch.Tensor], batch: dict | None, pass_index: int = 0) -> list[torch.Tensor]:
@@ -147,20 +145,9 @@ class MRKD(ReverseDistillation):
             masks = [torch.ones_like(s[:, :1]) for s in student]
         return [g(s * m) for g, s, m in zip(self.generation, student, masks)]
 
-    @torch.no_grad()
-    def forward_maps(self, batch: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Eq. 5 map (averaged over ``flm_passes`` test-time masks) and the per-level maps."""
-        x = batch["image"]
-        t = self.teacher_features(x)
-        s = self.student_features(batch, t)
-        passes = self.config.flm_passes if (self.generation is not None and self.config.flm_at_test) else 1
-        outs = [self.maps_from_features(t, self.transform_student(s, False, batch, k), tuple(x.shape[-2:]))
-                for k in range(passes)]
-        if passes == 1:
-            return outs[0]
-        amap = torch.stack([o[0] for o in outs]).mean(0)
-        levels = [torch.stack([o[1][i] for o in outs]).mean(0) for i in range(len(outs[0][1]))]
-        return amap, levels
+    def test_passes(self) -> int:
+        """Test-time masks averaged per image (``flm_passes`` when FLM masks at test time, else 1)."""
+        return self.config.flm_passes if (self.generation is not None and self.config.flm_at_test) else 1
 
     def evaluation_variants(self) -> dict[str, dict]:
         """Table 7's single/paired score maps; FLM test masks averaged over 5 passes, and single

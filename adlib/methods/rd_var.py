@@ -55,6 +55,7 @@ class RDVar(ReverseDistillation):
         super().__init__(config)
         self.loss_weights["var"] = config.lambda_var
 
-    def extra_losses(self, batch: dict, teacher: list[torch.Tensor], student: list[torch.Tensor]) -> dict:
+    def extra_losses(self, batch: dict, record) -> dict:
+        """Eq. 1's λ·L_var term on the student features of the chosen block(s) (``record.student``)."""
         levels = VAR_LEVELS[self.config.var_level]
-        return {"var": sum(variance_loss(student[i], self.config.var_distance) for i in levels)}
+        return {"var": sum(variance_loss(record.student[i], self.config.var_distance) for i in levels)}
