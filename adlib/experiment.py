@@ -1,7 +1,8 @@
 """One experiment = build a method, train it on a category, evaluate it, write the results JSON.
 
-The notebooks' last cells and batch reproductions call the same :func:`run_experiment`, so a
-papermill run of a notebook and a scripted table cell produce identical results files.
+The notebooks' last cells and :func:`run_experiment` finish a cell with the same
+:func:`finish_experiment`, so a papermill run of a notebook and a scripted table cell produce the
+same results files.
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                                 **({"variants": variants} if variants else {})})
 
 
+def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, dataset: str, category: str, seed: int,
+                      root, train, image_size: int, epochs: int | None = None, steps: int | None = None,
+                      batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
+                      total_s: float | None = None, variants: dict | None = None, eval_kwargs: dict | None = None,
+                      output_dir=None, tag: str | None = None) -> tuple[dict, Path | None]:
+    """What ends every cell, in a notebook or in :func:`run_experiment`: the evaluation variants of
+    the trained model (:func:`evaluate_variants`, unless ``variants`` are given), the results dict
+    (:func:`experiment_results`) and, with ``output_dir``, its file at :func:`results_path`.
+    Returns ``(results, path or None)``."""
+    if variants is None:
+        variants = evaluate_variants(model, test, **(eval_kwargs or {}))
+    results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
+                                 root=root, train=train, test=test, image_size=image_size, epochs=epochs, steps=steps,
+                                 batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
+                                 total_s=total_s, variants=variants)
+    path = None
+    if output_dir is not None:
+        path = write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
+    return results, path
+
+
 def evaluate_variants(model, test, **eval_kwargs) -> dict:
     """Evaluate ``model.evaluation_variants()`` (config overrides of the same trained model, e.g.
     MRKD's Table 7 score maps): ``{name: {"overrides": {...}, "metrics": {metric: value}}}``."""
@@ -72,11 +94,12 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     writes it to :func:`results_path` when ``output_dir`` is given.
     """
     t0 = time.perf_counter()
-    train = open_dataset(dataset, category, "train", root=root, image_size=image_size, cache=True)
-    test = open_dataset(dataset, category, "test", root=root, image_size=image_size,
-                        mask_interpolation=mask_interpolation, cache=True)  # decoded once for all variants
     torch.manual_seed(seed)
     model = model if model is not None else build(method, **config)
+    spec = model.input_spec  # the datasets normalise as the method asks
+    train = open_dataset(dataset, category, "train", root=root, image_size=image_size, cache=True, normalize=spec)
+    test = open_dataset(dataset, category, "test", root=root, image_size=image_size, normalize=spec,
+                        mask_interpolation=mask_interpolation, cache=True)  # decoded once for all variants
     data = model.prepare_data(train, category=category, seed=seed)
     fit_data = data.train
     fit_kwargs = dict(fit_kwargs or {})
@@ -95,10 +118,9 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)
     ev = evaluate_method(model, test, progress=progress, **eval_kw)
     variants = evaluate_variants(model, test, **eval_kw)
-    results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
-                                 root=root, train=train, test=test, image_size=image_size, epochs=epochs, steps=steps,
-                                 batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
-                                 total_s=round(time.perf_counter() - t0, 3), variants=variants)
-    if output_dir is not None:
-        write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
+    results, _ = finish_experiment(paper, method, model, fit_res, ev, test=test, dataset=dataset, category=category,
+                                   seed=seed, root=root, train=train, image_size=image_size, epochs=epochs, steps=steps,
+                                   batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
+                                   total_s=round(time.perf_counter() - t0, 3), variants=variants,
+                                   output_dir=output_dir, tag=tag)
     return (results, (model, fit_res, ev)) if return_objects else results

@@ -17,6 +17,9 @@ __all__ = ["ThresholdExplorer", "threshold_explorer"]
 
 
 def _choices(amap, per_scale) -> dict[str, np.ndarray]:
+    if hasattr(amap, "maps") and hasattr(amap, "parts"):  # a method's Prediction of one image: its parts
+        per_scale = amap.parts if per_scale is None else per_scale
+        amap = amap.maps
     main = as_map(amap)
     maps = {COMBINED: main}
     if per_scale is None:
@@ -37,7 +40,8 @@ def _slider_range(m: np.ndarray) -> tuple[float, float, float]:
 
 class ThresholdExplorer(View):
     """Controls: ``threshold`` (FloatSlider over the shown map's range), ``scale`` (which map: the
-    combined one or a per-scale level, when ``per_scale`` is given), ``overlay``, ``contours``.
+    combined one or a per-scale level, when ``per_scale`` is given — or ``amap`` is a one-image
+    ``Prediction``, whose named ``parts`` are then the choices), ``overlay``, ``contours``.
 
     ``state`` holds ``threshold``, ``overlaps`` (per GT region), ``fpr``, ``pro``, ``n_regions`` and
     ``map`` (the name of the map thresholded).
