@@ -17,7 +17,7 @@ from adlib.engine import (SCHEMA_VERSION, StepSampler, StopFit, build_results, d
                           evaluate_method, fit, load_checkpoint, make_loader, protocol_from, read_results,
                           seed_everything, timings_from, validate_results, write_results)
 from adlib.engine.results import ENV_KEYS, TOP_KEYS
-from adlib.engine.seed import DeviceCache
+from adlib.engine.batches import DeviceCache
 from adlib.methods.base import AnomalyMethod
 from adlib.metrics import evaluate
 

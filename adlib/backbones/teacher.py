@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .registry import TeacherSpec, get_spec, stage_to_out_indices
-from .weights import ResolvedWeights, load_checkpoint, resolve_weights, select_for, to_timm_keys
+from .weights import ResolvedWeights, read_state_dict, resolve_weights, select_for, to_timm_keys
 
 __all__ = ["Teacher", "build_teacher", "imagenet_classifier"]
 
@@ -75,7 +75,7 @@ def _trim(body: nn.Module) -> nn.Module:
 def _state_dict_for(spec: TeacherSpec, resolved: ResolvedWeights) -> dict:
     """The checkpoint as a timm-keyed full-model state dict."""
     origin = str(resolved.file)
-    sd = load_checkpoint(resolved.file)
+    sd = read_state_dict(resolved.file)
     return to_timm_keys(sd, spec, lambda: timm.create_model(spec.timm_model, pretrained=False).state_dict(),
                         origin=origin)
 

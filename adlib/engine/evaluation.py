@@ -15,7 +15,7 @@ from adlib.metrics.protocol import MetricResult
 from adlib.metrics.spro import SPRO_FPR_LIMITS
 
 from .env import amp_name, autocast, move_batch, resolve_amp, resolve_channels_last, resolve_device, synchronize
-from .seed import make_loader
+from .batches import make_loader
 
 
 @dataclass
