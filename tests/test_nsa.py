@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy.ndimage import binary_dilation
 
-from adlib.engine.seed import StepSampler
+from adlib.engine.batches import StepSampler
 from adlib.synthesis import NSA, NSAConfig, SyntheticAnomalies, mrkd_nsa_config, nsa_paper_config, nsa_patch
 from adlib.synthesis.nsa import object_mask
 from adlib.synthesis.nsa_presets import MRKD_CODE, nsa_config
@@ -214,7 +214,7 @@ def test_binary_median_equals_a_median_filter():
 
 
 def test_keyed_draws_do_not_depend_on_workers():
-    from adlib.engine.seed import make_loader
+    from adlib.engine.batches import make_loader
 
     ds = SyntheticAnomalies(_Tiny(), NSA(mrkd_nsa_config()), probability=0.7, seed=2)
     runs = []

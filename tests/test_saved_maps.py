@@ -67,12 +67,26 @@ def test_export_then_evaluate_equals_in_memory_metrics(folder, tmp_path):
         assert res["metrics"][name]["value"] == pytest.approx(r.value, abs=1e-12), name
         assert res["metrics"][name]["per_defect"] == pytest.approx(r.per_defect, abs=1e-12), name
     assert res["protocol"]["resolution"] == "original" and res["protocol"]["evaluated_at"] == [24, 24]
-    assert res["protocol"]["maps_resized"] == "no" and res["protocol"]["image_score"] == "max of the map"
+    assert res["protocol"]["maps_resized"] == "no" and res["protocol"]["image_score"] == "max"
     assert res["metrics"]["aupro"]["protocol"]["mode"] == "mvtec" and res["counts"]["per_defect"]["dent"] == 2
     json.dumps(res, allow_nan=False)  # JSON-ready
 
     legacy = evaluate_saved_maps(tmp_path / "maps", str(folder), "widget", aupro_mode="rd4ad_legacy", progress=False)
     assert legacy["metrics"]["aupro"]["protocol"]["scope"] == "per anomalous image, averaged"
+
+
+def test_image_score_rule_of_saved_maps(folder, tmp_path):
+    test = open_dataset(str(folder), "widget", "test", image_size=None)
+    maps, masks = _maps_for(test, signal=0.3)
+    export_maps(maps, test, tmp_path / "maps", progress=False)
+    res = evaluate_saved_maps(tmp_path / "maps", str(folder), "widget", image_score="topk_mean:20", progress=False)
+    labels = torch.tensor([test[i]["label"] for i in range(len(test))])
+    top = maps.flatten(1).topk(20, dim=1).values.mean(1)
+    direct = evaluate(maps, top, labels, masks > 0.5, test.defects)
+    assert res["protocol"]["image_score"] == "topk_mean:20"
+    assert res["metrics"]["image_auroc"]["value"] == pytest.approx(direct["image_auroc"].value, abs=1e-12)
+    with pytest.raises(ValueError, match="image score"):
+        evaluate_saved_maps(tmp_path / "maps", str(folder), "widget", image_score="mean", progress=False)
 
 
 def test_low_resolution_maps_are_resized_to_the_ground_truth(folder, tmp_path):

@@ -20,7 +20,7 @@ from torch import nn
 from adlib.data.transforms import InputSpec
 
 from .registry import BackboneSpec, get_spec, stage_to_out_indices
-from .weights import ResolvedWeights, load_checkpoint, resolve_weights, select_for, to_timm_keys
+from .weights import ResolvedWeights, read_state_dict, resolve_weights, select_for, to_timm_keys
 
 __all__ = ["Backbone", "InputAdapter", "build_backbone", "load_pretrained"]
 
@@ -120,7 +120,7 @@ def _trim(body: nn.Module) -> nn.Module:
 def _state_dict_for(spec: BackboneSpec, resolved: ResolvedWeights) -> dict:
     """The checkpoint as a state dict with the model's keys (timm keys for timm models)."""
     origin = str(resolved.file)
-    sd = load_checkpoint(resolved.file)
+    sd = read_state_dict(resolved.file)
     if spec.timm_model is None:
         return sd
     return to_timm_keys(sd, spec, lambda: timm.create_model(spec.timm_model, pretrained=False).state_dict(),

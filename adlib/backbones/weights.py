@@ -25,7 +25,7 @@ import torch
 from .registry import TeacherSpec, hash_prefix
 
 __all__ = ["WeightsError", "WeightsUnavailableError", "WeightsIntegrityError", "WeightsMismatchError",
-           "ResolvedWeights", "resolve_weights", "search_dirs", "file_sha256", "load_checkpoint",
+           "ResolvedWeights", "resolve_weights", "search_dirs", "file_sha256", "read_state_dict",
            "to_timm_keys", "select_for", "offline"]
 
 
@@ -183,7 +183,7 @@ def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> R
     return ResolvedWeights(f"{kind}:{spec.url}", p.resolve(), verify_file(p, spec))
 
 
-def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict from ``.pth``/``.safetensors``; unwraps ``state_dict``/``model`` and ``module.``."""
     path = Path(path)
     if path.suffix == ".safetensors":

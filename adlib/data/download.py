@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from adlib.fileio import atomic_write_text
+
 from . import sources
 from .errors import DataError
 
@@ -251,10 +253,7 @@ def _state_path(root: Path, name: str) -> Path:
 
 
 def _save_state(root: Path, name: str, state: dict) -> None:
-    p = _state_path(root, name)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.with_suffix(".tmp").write_text(json.dumps(state, indent=2, sort_keys=True))
-    os.replace(p.with_suffix(".tmp"), p)
+    atomic_write_text(_state_path(root, name), json.dumps(state, indent=2, sort_keys=True))
 
 
 def tree_complete(src: sources.DatasetSource, root: Path) -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
+
+from adlib.fileio import atomic_copy, atomic_write
 
 from .errors import DataError, DatasetNotFoundError, MaskError
 from .mvtec import MVTecAD
@@ -66,9 +67,8 @@ def binarize_mask(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         raise MaskError(f"cannot read VisA mask {src}: {exc}") from exc
     if arr.ndim == 3:
         arr = arr.any(axis=2)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    Image.fromarray(np.where(arr != 0, 255, 0).astype(np.uint8), mode="L").save(tmp, format="PNG")
-    os.replace(tmp, dst)
+    img = Image.fromarray(np.where(arr != 0, 255, 0).astype(np.uint8), mode="L")
+    atomic_write(dst, lambda tmp: img.save(tmp, format="PNG"))
 
 
 def _place(src: Path, dst: Path, link: bool) -> None:
@@ -83,9 +83,7 @@ def _place(src: Path, dst: Path, link: bool) -> None:
             return
         except OSError:
             pass  # other file system, no permission, ... → copy
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    atomic_copy(src, dst)
 
 
 def convert_visa(

@@ -6,10 +6,11 @@
 - :func:`build_results` / :func:`validate_results` / :func:`write_results`: the versioned results JSON.
 - :func:`export_maps` / :func:`evaluate_saved_maps`: maps on disk in the official evaluation scripts'
   layout, written for those scripts or read back (from adlib or another code base) and evaluated.
-- :func:`seed_everything`, :func:`make_loader`, :func:`environment_report`, checkpoint helpers.
+- :func:`seed_everything` (:mod:`.seed`), :func:`make_loader` / :class:`StepSampler` /
+  :func:`resolve_batch_policy` (:mod:`.batches`), :func:`environment_report`, checkpoint helpers.
 
-Optional method hooks the engine calls when present: ``checkpoint_state()`` /
-``load_checkpoint_state(state)`` (what a checkpoint keeps), ``on_fit_start(ctx)`` /
+The engine calls the hooks of :class:`adlib.methods.AnomalyMethod` directly (every one has a
+default there): ``checkpoint_state()`` / ``load_checkpoint_state(state)``, ``on_fit_start(ctx)`` /
 ``on_fit_end(ctx)`` (a :class:`FitContext`), ``configure_optimizer(total_steps=, steps_per_epoch=)``
 returning an optimizer, ``(optimizer, scheduler)`` or ``{"optimizer", "scheduler", "interval"}``.
 """
@@ -21,13 +22,14 @@ from .loop import fit
 from .results import (SCHEMA_VERSION, build_results, data_info, per_defect_table, protocol_from, read_results,
                       timings_from, validate_results, write_results)
 from .saved_maps import evaluate_saved_maps, export_maps
-from .seed import StepSampler, make_loader, preserve_rng, seed_everything, worker_init_fn
+from .batches import StepSampler, make_loader, resolve_batch_policy, worker_init_fn
+from .seed import preserve_rng, seed_everything
 from .state import FitContext, FitResult, StopFit
 
 __all__ = [
     "EvalResult", "FitContext", "FitResult", "SCHEMA_VERSION", "StepSampler", "StopFit", "build_results", "data_info",
     "environment_report", "evaluate_method", "evaluate_saved_maps", "export_maps", "fit", "git_commit", "load_checkpoint", "load_method_state",
     "load_weights", "make_loader", "method_state", "per_defect_table", "preserve_rng", "protocol_from",
-    "read_results", "resolve_amp", "resolve_channels_last", "resolve_device", "save_checkpoint", "seed_everything",
+    "read_results", "resolve_amp", "resolve_batch_policy", "resolve_channels_last", "resolve_device", "save_checkpoint", "seed_everything",
     "timings_from", "validate_results", "validation_loss", "worker_init_fn", "write_results",
 ]

@@ -1,20 +1,25 @@
 """Checkpoints: the method's trainable state, optimizer, scheduler, step, RNG states and loss history.
 
-What is saved of the method is the method's choice: ``method.checkpoint_state()`` when it defines
-one (e.g. RD leaves out its frozen teacher, which is rebuilt from its weights), else the full
-``state_dict()``; loading goes through ``method.load_checkpoint_state(state)`` when defined, else
-``load_state_dict(strict=True)``. Files are written atomically (temporary file, then rename) and
-hold only types that ``torch.load(weights_only=True)`` accepts.
+What is saved of the method is the method's choice: ``method.checkpoint_state()`` (every
+:class:`adlib.methods.AnomalyMethod` has one: all but its frozen pretrained parts, rebuilt from
+their weights file); loading goes through ``method.load_checkpoint_state(state)``. Files are
+written atomically (:mod:`adlib.fileio`) and hold only types that ``torch.load(weights_only=True)``
+accepts. :class:`Checkpointer` is what :func:`adlib.engine.fit` uses: ``last.pt`` / ``best.pt`` in
+one folder, and resuming with a check of the training settings.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from adlib.fileio import atomic_torch_save
+
+from .seed import rng_state, set_rng_state
 
 FORMAT = "adlib-checkpoint"
 VERSION = 1
@@ -24,17 +29,12 @@ BEST = "best.pt"
 
 def method_state(method: nn.Module) -> dict:
     """The part of the method a checkpoint keeps (live tensors; see :func:`cpu_copy`)."""
-    fn = getattr(method, "checkpoint_state", None)
-    return dict(fn()) if callable(fn) else method.state_dict()
+    return dict(method.checkpoint_state())
 
 
 def load_method_state(method: nn.Module, state: dict) -> None:
     """Inverse of :func:`method_state`."""
-    fn = getattr(method, "load_checkpoint_state", None)
-    if callable(fn):
-        fn(state)
-    else:
-        method.load_state_dict(state, strict=True)
+    method.load_checkpoint_state(state)
 
 
 def cpu_copy(obj):
@@ -46,21 +46,6 @@ def cpu_copy(obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(cpu_copy(v) for v in obj)
     return obj
-
-
-def atomic_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def save_checkpoint(path: str | os.PathLike, method: nn.Module, optimizer=None, scheduler=None, scaler=None,
@@ -80,7 +65,7 @@ def save_checkpoint(path: str | os.PathLike, method: nn.Module, optimizer=None, 
         "history": history or {},
         **extra,
     }
-    return atomic_save(ckpt, path)
+    return atomic_torch_save(ckpt, path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -113,6 +98,67 @@ def load_weights(method: nn.Module, path: str | os.PathLike, which: str = "model
     ckpt = load_checkpoint(path)
     load_method_state(method, ckpt[which])
     return ckpt
+
+
+@dataclass
+class Resumed:
+    """What :meth:`Checkpointer.resume` read back: the step to continue from and the run's records."""
+
+    step: int
+    history: dict
+    val_history: list
+    best: dict
+    train_s: float
+    best_state: dict | None = field(default=None, repr=False)
+
+
+class Checkpointer:
+    """The checkpoints of one :func:`adlib.engine.fit` run: ``last.pt`` (and ``best.pt``) in
+    ``directory`` (None: nothing is written), and resuming from one with the same ``fit_args``."""
+
+    def __init__(self, directory, fit_args: dict):
+        self.dir = Path(directory) if directory is not None else None
+        self.fit_args = fit_args
+
+    @property
+    def last_path(self) -> Path | None:
+        return self.dir / LAST if self.dir is not None else None
+
+    def resume(self, resume, method: nn.Module, optimizer, scheduler, scaler) -> Resumed | None:
+        """``resume=True`` (``last.pt`` of the folder) or a path: load every state if the file exists
+        (RNG states included) and return the records; None when there is nothing to resume."""
+        if not resume:
+            return None
+        path = Path(resume) if not isinstance(resume, bool) else self.last_path
+        if path is None:
+            raise ValueError("resume=True needs checkpoint_dir (or pass resume=<path to last.pt>)")
+        if not path.is_file():
+            return None
+        ck = load_checkpoint(path)
+        saved = ck.get("fit_args", {})
+        diff = {k: (saved.get(k), v) for k, v in self.fit_args.items() if saved.get(k) != v}
+        if diff:
+            raise ValueError(f"cannot resume {path}: it was trained with different settings (saved, now): {diff}")
+        step = restore(method, ck, optimizer, scheduler, scaler)
+        out = Resumed(step, ck["history"], ck.get("val_history", []), ck.get("best", {"step": None, "value": None}),
+                      float(ck.get("train_s", 0.0)))
+        if out.best.get("step") is not None and (path.parent / BEST).is_file():
+            out.best_state = load_checkpoint(path.parent / BEST)["model"]
+        set_rng_state(ck["rng"])
+        return out
+
+    def save_last(self, method: nn.Module, optimizer, scheduler, scaler, *, step: int, history: dict,
+                  val_history: list, best: dict, train_s: float) -> None:
+        """Write ``last.pt`` (with the current RNG states), when there is a folder."""
+        if self.dir is not None:
+            save_checkpoint(self.dir / LAST, method, optimizer, scheduler, scaler, step=step, rng=rng_state(),
+                            history=history, val_history=val_history, best=best, fit_args=self.fit_args,
+                            train_s=train_s)
+
+    def save_best(self, method: nn.Module, *, step: int, best: dict) -> None:
+        """Write ``best.pt`` (the method state only), when there is a folder."""
+        if self.dir is not None:
+            save_checkpoint(self.dir / BEST, method, step=step, best=dict(best))
 
 
 def _plain(obj):

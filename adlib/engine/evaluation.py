@@ -10,12 +10,14 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from adlib.methods.base import Prediction
+from adlib.methods.common.maps import ImageScore
 from adlib.metrics import evaluate, evaluate_loco, metrics_to_dict
 from adlib.metrics.protocol import MetricResult
 from adlib.metrics.spro import SPRO_FPR_LIMITS
 
 from .env import amp_name, autocast, move_batch, resolve_amp, resolve_channels_last, resolve_device, synchronize
-from .seed import make_loader
+from .batches import make_loader
 
 
 @dataclass
@@ -68,6 +70,26 @@ def _prepare(method, device, amp, channels_last):
     return dev, dtype, cl
 
 
+def image_score_record(method, image_score=None) -> tuple[ImageScore | None, str]:
+    """The image-score rule to apply (None: the method's own scores) and what the protocol records:
+    ``str(rule)`` of the override, else of ``method.image_score_rule`` (``"method"`` when it has none)."""
+    if image_score is not None:
+        rule = ImageScore.parse(image_score)
+        return rule, str(rule)
+    own = getattr(method, "image_score_rule", None)
+    return None, str(own) if own is not None else "method"
+
+
+def _maps_and_scores(out, method) -> tuple[torch.Tensor, torch.Tensor]:
+    """``predict``'s output as ``(maps, scores)``: a :class:`Prediction` or a plain pair."""
+    if isinstance(out, Prediction):
+        return out.maps, out.scores
+    if isinstance(out, (tuple, list)) and len(out) == 2:
+        return out[0], out[1]
+    raise TypeError(f"{type(method).__name__}.predict must return a Prediction or a (maps, scores) pair, "
+                    f"got {type(out).__name__}")
+
+
 def all_metrics(maps, scores, labels, masks, defects, has_mask, *, aupro_mode: str = "mvtec", fpr_limit: float = 0.3,
                 keep_curves: bool = False, defects_config=None, anomaly_kinds=None, loco_masks=None, orig_sizes=None,
                 spro_fpr_limits=SPRO_FPR_LIMITS) -> dict[str, MetricResult]:
@@ -89,7 +111,8 @@ def all_metrics(maps, scores, labels, masks, defects, has_mask, *, aupro_mode: s
 def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp="auto", channels_last="auto",
                     aupro_mode: str = "mvtec", fpr_limit: float = 0.3, progress: bool = True,
                     return_maps: bool = False, map_size: int | tuple[int, int] | None = None, num_workers: int = 0,
-                    compute_metrics: bool = True, keep_curves: bool = False, spro_fpr_limits=SPRO_FPR_LIMITS) -> EvalResult:
+                    compute_metrics: bool = True, keep_curves: bool = False, spro_fpr_limits=SPRO_FPR_LIMITS,
+                    image_score=None) -> EvalResult:
     """Run ``method.predict`` over ``dataset`` (eval mode, no grad) and compute every metric.
 
     Args:
@@ -101,10 +124,15 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
             neighbour (default: the dataset's image size).
         return_maps: keep the maps and masks in the result (for figures and widgets).
         compute_metrics: False to only collect scores/maps (e.g. a normal-only set).
+        image_score: None = the scores ``predict`` returns (the method's rule); else a rule
+            (``"max"``, ``"topk_mean:50"``, an :class:`~adlib.methods.common.ImageScore`) that
+            recomputes each image's score from its map, at the map's own resolution (before any
+            ``map_size`` resize). ``protocol["image_score"]`` records the rule used.
 
     Datasets whose samples carry ``masks``/``anomaly_kind`` and that have ``defects_config``
     (MVTec LOCO) also get ``loco_image_auroc`` (logical/structural/mean) and ``spro``.
     """
+    rule, rule_name = image_score_record(method, image_score)
     dev, dtype, cl = _prepare(method, device, amp, channels_last)
     was_training = method.training
     method.eval()
@@ -118,7 +146,7 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
                           disable=not progress, leave=False):
             batch = move_batch(batch, dev, cl)
             with autocast(dev, dtype):
-                m, s = method.predict(batch)
+                m, s = _maps_and_scores(method.predict(batch), method)
             m = m.float()
             if m.ndim == 3:
                 m = m[:, None]
@@ -126,6 +154,8 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
             if m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != img_hw:
                 raise ValueError(f"{type(method).__name__}.predict must return maps B×1×H×W at the input "
                                  f"resolution {img_hw}, got {tuple(m.shape)}")
+            if rule is not None:
+                s = rule(m)
             gt = batch["mask"].float()
             if size is not None and size != img_hw:
                 m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
@@ -178,7 +208,7 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
     protocol = {"aupro_mode": aupro_mode, "fpr_limits": [fpr_limit],
                 "spro_fpr_limits": list(spro_fpr_limits) if "spro" in metrics else None,
                 "mask_resolution": list(maps_t.shape[-2:]), "map_size": list(size) if size else None,
-                "image_size": list(img_hw), "device": str(dev),
+                "image_size": list(img_hw), "image_score": rule_name, "device": str(dev),
                 "amp": amp_name(dtype), "channels_last": cl, "batch_size": batch_size}
     return EvalResult(metrics=metrics, scores=scores_t.cpu(), labels=labels_t.cpu(), defects=defects, paths=paths,
                       timings=timings, protocol=protocol, counts=counts,

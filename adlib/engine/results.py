@@ -16,13 +16,13 @@ import json
 import math
 import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from adlib.fileio import atomic_write_text
 from adlib.metrics import AUPRO_MODES as _MODES, metrics_to_dict
 from adlib.metrics.protocol import MetricResult
 
@@ -36,7 +36,7 @@ WEIGHTS_KEYS = ("name", "source", "sha256")
 DATA_KEYS = ("name", "root", "split_seed", "counts")
 ENV_KEYS = ("python", "torch", "torchvision", "timm", "numpy", "cuda", "cudnn", "device", "gpu_name", "cpu_count",
             "platform", "adlib_version")
-CKPT_SELECTIONS = ("last", "best_val", "best_on_test", "pretrained")
+RECORDED_CKPT_SELECTIONS = ("last", "best_val", "best_on_test", "pretrained")  # what a results file may record
 AUPRO_MODES = tuple(_MODES) + ("none",)  # "none": a run without pixel metrics
 
 
@@ -179,8 +179,8 @@ def validate_results(d: dict) -> dict:
         if v is not None and (not _num(v) or v < 0):
             problems.append(f"timings.{k}: {v!r} is not a non-negative number")
     p = _section(d, "protocol", PROTOCOL_KEYS, problems)
-    if p.get("ckpt_selection", CKPT_SELECTIONS[0]) not in CKPT_SELECTIONS:
-        problems.append(f"protocol.ckpt_selection: {p['ckpt_selection']!r} not one of {CKPT_SELECTIONS}")
+    if p.get("ckpt_selection", RECORDED_CKPT_SELECTIONS[0]) not in RECORDED_CKPT_SELECTIONS:
+        problems.append(f"protocol.ckpt_selection: {p['ckpt_selection']!r} not one of {RECORDED_CKPT_SELECTIONS}")
     if p.get("aupro_mode", "mvtec") not in AUPRO_MODES:
         problems.append(f"protocol.aupro_mode: {p['aupro_mode']!r} not one of {AUPRO_MODES}")
     if "fpr_limits" in p and (not isinstance(p["fpr_limits"], list) or not all(_num(x) and 0 < x <= 1 for x in p["fpr_limits"])):
@@ -233,19 +233,7 @@ def validate_results(d: dict) -> dict:
 def write_results(d: dict, path: str | os.PathLike) -> Path:
     """Validate, then write JSON atomically (temporary file + rename)."""
     validate_results(d)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(d, indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write_text(path, json.dumps(d, indent=2, allow_nan=False) + "\n")
 
 
 def read_results(path: str | os.PathLike) -> dict:

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from adlib.data.errors import DataError
+from adlib.methods.common.maps import ImageScore
 from adlib.metrics import metrics_to_dict
 from adlib.metrics.spro import SPRO_FPR_LIMITS
 
@@ -37,7 +38,6 @@ from .results import jsonable
 MAP_SUFFIXES = (".tiff", ".tif", ".npy", ".png")
 SCHEMA = "adlib.saved_maps_evaluation"
 SCHEMA_VERSION = 1
-IMAGE_SCORE = "max of the map"
 
 
 class MapFileError(DataError):
@@ -154,18 +154,22 @@ def load_saved_maps(maps_dir: str | os.PathLike, dataset, category: str | None =
 def evaluate_saved_maps(maps_dir: str | os.PathLike, dataset: str, category: str, root=None,
                         resolution: str | int = "original", mask_interpolation: str = "nearest",
                         aupro_mode: str = "mvtec", fpr_limit: float = 0.3,
-                        spro_fpr_limits: Sequence[float] = SPRO_FPR_LIMITS, progress: bool = True) -> dict:
+                        spro_fpr_limits: Sequence[float] = SPRO_FPR_LIMITS, progress: bool = True,
+                        image_score="max") -> dict:
     """Every adlib metric of the maps saved under ``maps_dir`` against ``dataset``/``category``'s test
     ground truth (a dataset name of :func:`adlib.data.catalog.open_dataset` or a folder).
 
     ``resolution="original"`` (the official scripts): ground truth at its size on disk, maps resized
     to it bilinearly when they differ; an int N: ground truth resized to N×N (``mask_interpolation``)
-    and maps to N×N. Image score = max of the map. MVTec LOCO categories also get the logical /
+    and maps to N×N. ``image_score``: the rule computing each image's score from its map at the
+    evaluated resolution (``"max"``, ``"topk_mean:K"`` or an :class:`~adlib.methods.common.ImageScore`;
+    recorded as ``protocol["image_score"]``). MVTec LOCO categories also get the logical /
     structural / mean image AUROC and AU-sPRO. Returns a JSON-ready dict whose ``protocol`` says all
     of this. Memory: about 30 bytes per evaluated pixel (measured: ``metrics.evaluate`` on 100 maps of
     1024² peaks at 3 GB and takes 6 s on 2 CPU cores)."""
     from adlib.data.catalog import open_dataset
 
+    rule = ImageScore.parse(image_score)
     t0 = time.perf_counter()
     size = None if resolution == "original" else int(resolution)
     test = open_dataset(dataset, category, "test", root=root, image_size=size, normalize=None,
@@ -186,7 +190,7 @@ def evaluate_saved_maps(maps_dir: str | os.PathLike, dataset: str, category: str
     labels = torch.tensor([int(r.label) for r in records])
     has_mask = torch.tensor([bool(r.has_mask) for r in records])
     defects = [r.defect for r in records]
-    scores = maps.flatten(1).amax(1)
+    scores = rule(maps)
     t1 = time.perf_counter()
     loco = getattr(test, "multi_mask", False)  # MVTec LOCO: one mask per GT file, anomaly kinds
     results = all_metrics(maps, scores, labels, masks, defects, has_mask, aupro_mode=aupro_mode, fpr_limit=fpr_limit,
@@ -203,7 +207,7 @@ def evaluate_saved_maps(maps_dir: str | os.PathLike, dataset: str, category: str
                      "saved_map_sizes": [list(s) for s in map_sizes],
                      "maps_resized": "bilinear to the evaluated size" if map_sizes != [hw] else "no",
                      "mask_interpolation": None if size is None else mask_interpolation,
-                     "image_score": IMAGE_SCORE, "aupro_mode": aupro_mode, "fpr_limit": fpr_limit,
+                     "image_score": str(rule), "aupro_mode": aupro_mode, "fpr_limit": fpr_limit,
                      "spro_fpr_limits": list(spro_fpr_limits) if "spro" in results else None},
         "metrics": metrics_to_dict(results),
         "counts": {"n_images": len(labels), "n_normal": len(labels) - n_anom, "n_anomalous": n_anom,

@@ -11,9 +11,7 @@ from typing import Callable
 import torch
 
 from .env import autocast
-from .seed import StepSampler, steps_per_epoch
-
-CKPT_SELECTIONS = ("last", "best_val")
+from .batches import StepSampler, steps_per_epoch
 
 
 class StopFit(Exception):
@@ -22,7 +20,7 @@ class StopFit(Exception):
 
 @dataclass
 class FitContext:
-    """What ``method.on_fit_start(ctx)`` / ``method.on_fit_end(ctx)`` hooks receive (both optional)."""
+    """What the ``method.on_fit_start(ctx)`` / ``method.on_fit_end(ctx)`` hooks receive."""
 
     device: torch.device
     amp_dtype: torch.dtype | None

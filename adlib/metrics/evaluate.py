@@ -13,12 +13,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from adlib.data.schema import NORMAL
+
 from .aupro import aupro, region_labels, trapezoid_to
 from .protocol import MetricError, MetricResult, as_maps, as_scores, downsample_curve
 from .ranking import average_precision, best_f1, binary_curve, image_auroc, positive_curve, roc_auc, sort_ascending
 from .spro import SPRO_FPR_LIMITS, spro
-
-NORMAL = "good"
 
 
 class _PixelSet:

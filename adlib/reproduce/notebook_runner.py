@@ -27,6 +27,8 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from adlib.fileio import atomic_copy
+
 from .jobs import Job, group_jobs, preflight
 
 MARK = "ADLIB-FAILED: "
@@ -132,13 +134,11 @@ def _harvest(job: Job, source: Path) -> str | None:
     if not match:
         return f"failed: the notebook wrote no results for method {job.cell.method!r} under {source}"
     job.results_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = job.results_path.with_suffix(".json.tmp")
     for extra in match[0].parent.glob("*.png"):  # figures saved beside the results travel with them
         shutil.copyfile(extra, job.results_path.parent / extra.name)
     if (match[0].parent / "figures").is_dir():
         shutil.copytree(match[0].parent / "figures", job.results_path.parent / "figures", dirs_exist_ok=True)
-    shutil.copyfile(match[0], tmp)
-    os.replace(tmp, job.results_path)  # last: the results file marks the cell done
+    atomic_copy(match[0], job.results_path)  # last: the results file marks the cell done
     return None
 
 

@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 
 from ...paths import data_root
 from ..errors import DataError
+from ..schema import NORMAL
 from .loco import defects_config
 from .registry import ALL_CATEGORIES, CategoryInfo, category_info
-from .render import NORMAL, loco_test_plan, render_loco_sample, render_sample
+from .render import loco_test_plan, render_loco_sample, render_sample
 
 GENERATOR_VERSION = "1.0"
 META_FILE = "synthetic.json"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..schema import NORMAL
 from ._draw import random_finish, sample_rngs
 from .defects import apply_defect
 from .loco import PIXEL_VALUES, render_tray
@@ -18,7 +19,6 @@ from .objects import OBJECTS
 from .registry import category_info
 from .textures import TEXTURES
 
-NORMAL = "good"
 SCENES = {**TEXTURES, **OBJECTS}
 LOCO_RENDERERS = {"tray": render_tray}
 SPLITS = {"mvtec_ad": ("train", "test"), "mvtec_loco": ("train", "validation", "test")}
