@@ -68,13 +68,30 @@ def _fits_on_gpu(data, device, share: float = 0.25) -> bool:
     return len(data) * 4 * h * w < share * free  # 3 channels + mask
 
 
+def _image_score(spec):
+    """``spec`` checked with :class:`adlib.methods.common.ImageScore`; an error while ``evaluate_method``
+    cannot take it (TODO: drop once ``evaluate_method(image_score=...)`` lands)."""
+    import inspect
+
+    from adlib.methods.common import ImageScore
+
+    rule = ImageScore.parse(spec)
+    if "image_score" not in inspect.signature(evaluate_method).parameters:
+        raise NotImplementedError(f"image_score={spec!r}: evaluate_method does not take an image score rule yet")
+    return rule
+
+
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
                    epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
                    root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
                    output_dir=None, tag: str | None = None, progress: bool = True, fit_kwargs: dict | None = None,
-                   model=None, return_objects: bool = False):
+                   model=None, return_objects: bool = False, ckpt_selection: str | None = None,
+                   val_split: str | None = None, fpr_limit: float | None = None, image_score: str | None = None):
     """Train ``method`` (built from ``config``, or the given ``model``) and evaluate it on the test split.
 
+    ``ckpt_selection`` goes to :func:`adlib.engine.fit`, with the category's ``val_split`` (e.g. ``"validation"``)
+    as ``val_data``; ``fpr_limit`` to :func:`adlib.engine.evaluate_method`. ``image_score`` (``"max"``,
+    ``"topk_mean:50"``) is validated and, when ``evaluate_method`` takes it, passed on. None: their defaults.
     Returns the results dict (and ``(model, fit_result, eval_result)`` with ``return_objects``);
     writes it to :func:`results_path` when ``output_dir`` is given.
     """
@@ -86,6 +103,11 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     model = model if model is not None else build(method, **config)
     fit_data = training_data(model, train, category=category, seed=seed)
     fit_kwargs = dict(fit_kwargs or {})
+    if ckpt_selection is not None:
+        fit_kwargs["ckpt_selection"] = ckpt_selection
+    if val_split is not None:
+        fit_kwargs["val_data"] = open_dataset(dataset, category, val_split, root=root, image_size=image_size,
+                                              mask_interpolation=mask_interpolation, cache=True)
     dev = resolve_device(device)
     if dev.type == "cuda":
         if getattr(fit_data, "keyed_draws", False):
@@ -97,6 +119,10 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
                   progress=progress, **fit_kwargs)
     eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)
+    if fpr_limit is not None:
+        eval_kw["fpr_limit"] = fpr_limit
+    if image_score is not None:
+        eval_kw["image_score"] = _image_score(image_score)
     ev = evaluate_method(model, test, progress=progress, **eval_kw)
     variants = evaluate_variants(model, test, **eval_kw)
     results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
