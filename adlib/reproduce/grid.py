@@ -117,7 +117,7 @@ def _check_run(run: dict, where: str) -> None:
         try:
             ImageScore.parse(run["image_score"])
         except ValueError as exc:
-            raise ConfigError(f"{where}: image_score: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
 
 
 def expand(cfg: dict, profile: str = "small") -> list[Cell]:
