@@ -212,9 +212,10 @@ def test_ray_local_cluster(toy_nb, tmp_path):
 @pytest.mark.slow
 def test_real_notebook_one_cell(tmp_path, monkeypatch):
     monkeypatch.setenv("ADLIB_OFFLINE", "1")
-    c = {"paper": "rd_variance_loss", "table": "smoke", "method": "rd_var", "notebook": "01_rd_variance_loss.ipynb",
-         "small": {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "image_size": 32,
-                   "epochs": 1, "batch_size": 4, "root": str(tmp_path / "data")},
+    c = {"paper": "rd_variance_loss", "table": "smoke", "method": {"name": "rd_var"},
+         "notebook": "01_rd_variance_loss.ipynb",
+         "profiles": {"small": {"extends": "quick", "data": {"image_size": 32, "root": str(tmp_path / "data")},
+                                "fit": {"epochs": 1, "batch_size": 4}}},
          "grid": {"method": ["rd_var"]}, "seeds": [0]}
     jobs = jobs_for(c, "small", tmp_path / "runs", overrides={"device": "cpu"})
     status = run_jobs(jobs, devices="cpu", timeout_s=580, progress=False)

@@ -110,6 +110,11 @@ def test_unknown_top_level_and_profile_keys(tmp_path):
         resolve_profile(table(profiles={"fast": None}), "fast", shared_file=shared)
 
 
+def test_grid_axes_list_their_values(tmp_path):
+    with pytest.raises(ConfigError, match=r"table4.yaml: grid key 'batch_size' must list its values"):
+        load_config(write(tmp_path, table(grid={"batch_size": 8})))
+
+
 def test_method_section_is_checked_against_the_methods_config_dataclass(tmp_path):
     path = write(tmp_path, table(method={"name": "rd", "lambda_var": 0.1}))
     with pytest.raises(ConfigError, match=rf"{path}, section 'method': 'lambda_var' is not a setting of method 'rd' "

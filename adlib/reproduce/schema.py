@@ -230,6 +230,7 @@ def _shared_chain(name: str, shared: dict, file: Path, wanted_by: str, seen=()) 
 def resolve_profile(cfg: dict, name: str, shared_file: str | os.PathLike | None = None) -> Profile:
     """Merge a table's profile ``name`` (see the module docstring for the order)."""
     src = source_of(cfg)
+    _check_keys([k for k in cfg if not k.startswith("_")], _names(TableConfig), src)
     table_profiles = cfg.get("profiles") or {}
     if name not in table_profiles:
         raise ConfigError(f"{src}: no profile {name!r} (this table has: {', '.join(table_profiles) or 'none'})")
@@ -251,9 +252,11 @@ def resolve_profile(cfg: dict, name: str, shared_file: str | os.PathLike | None 
     for layer, at in layers:
         _merge(sections, origin, layer, at)
     grid = entry.get("grid") or cfg.get("grid") or {}  # a profile may replace the table's axes
-    for key in grid:
+    for key, values in grid.items():
         if key in ("categories", "seed"):
             raise ConfigError(f"{src}: grid key {key!r}: categories and seeds are set by data.categories and seeds")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{src}: grid key {key!r} must list its values (e.g. {key}: [a, b]), got {values!r}")
     prof = Profile(name, sections, grid, origin)
     method = sections["method"].get("name")
     methods_run = grid.get("method") or [method]
