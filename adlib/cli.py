@@ -4,8 +4,10 @@
     adlib data synth [--root DIR] [--categories weave nut ...] [--size 128] [--seed 0]
     adlib data fetch NAME [--root DIR] [--offline] ...   (same as data_scripts/download_NAME.py)
     adlib data list [--root DIR]         what is prepared under the data root
-    adlib reproduce CONFIG.yaml [--profile small|full] [--seeds 0 1 2] [--out runs]   run a paper table's grid
-    adlib report CONFIG.yaml ... --runs runs [--profile small] [--out reports]   paper / ours / delta tables
+    adlib reproduce TABLE [--profile small|full] [--seeds 0 1 2] [--out runs]   run a paper table's grid
+                                         (TABLE: mrkd/table5, a name under adlib/configs, or a .yaml path)
+    adlib reproduce --all [--full]       every table: quick CPU profiles (+ MTD if present), then the report
+    adlib report TABLE|PAPER ... --runs runs [--profile small] [--out reports]   paper / ours / delta tables
     adlib eval --maps DIR --dataset NAME --category CAT [--resolution original|N] [--out FILE]
                                          every metric of saved anomaly maps (<DIR>/<category>/test/<defect>/<id>.tiff)
 """
@@ -87,9 +89,9 @@ def cmd_reproduce(a) -> int:
     if a.all:
         return cmd_reproduce_all(a)
     if not a.config:
-        print("error: give a config file (configs/<paper>/<table>.yaml) or --all", file=sys.stderr)
+        print("error: give a table (e.g. mrkd/table5, or a .yaml path) or --all", file=sys.stderr)
         return 2
-    status = _run_config(a, a.config, a.profile)
+    status = _run_config(a, a.config, a.profile, strict=True)
     for st in status:
         print(f"{st['status']:>16s}  {st['category']}  {st['tag']}")
     failed = [st for st in status if st["status"].startswith("failed")]
@@ -101,12 +103,14 @@ def cmd_reproduce(a) -> int:
 
 def cmd_reproduce_all(a) -> int:
     """Every table of every paper: the quick CPU profiles (synthetic, + MTD when present), or --full."""
-    from adlib.paths import REPO_ROOT
+    from adlib.reproduce import table_configs
     from adlib.reproduce.report import build_report
+    from adlib.reproduce.schema import config_dir
 
-    configs = sorted((REPO_ROOT / "configs").rglob("*.yaml"))
+    root = config_dir()
+    configs = table_configs(root)
     if not configs:
-        print(f"error: no table configs under {REPO_ROOT / 'configs'}", file=sys.stderr)
+        print(f"error: no table configs under {root}", file=sys.stderr)
         return 1
     if a.full:
         profiles = ["full"]
@@ -123,7 +127,7 @@ def cmd_reproduce_all(a) -> int:
             failed += sum(st["status"].startswith("failed") for st in status)
             missing.update(st["status"] for st in status if st["status"].startswith("not run"))
             done = sum(st["status"] in ("done", "skipped (done)") for st in status)
-            print(f"{cfg.relative_to(REPO_ROOT)} [{profile}]: {done}/{len(status)} cells done")
+            print(f"{cfg.relative_to(root)} [{profile}]: {done}/{len(status)} cells done")
     paths = []
     for profile in profiles:
         rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report", seeds=a.seeds)
@@ -139,11 +143,12 @@ def cmd_reproduce_all(a) -> int:
     return 1 if failed else 0
 
 
-def _run_config(a, config, profile) -> list[dict]:
-    from adlib.reproduce import load_config, run_grid
+def _run_config(a, config, profile, strict: bool = False) -> list[dict]:
+    """Run one table's cells; a table without ``profile`` is an error when ``strict``, else has no cells."""
+    from adlib.reproduce import load_config, profile_names, run_grid
 
     cfg = load_config(config)
-    if profile not in cfg:
+    if profile not in profile_names(cfg) and not strict:
         return []
     if a.seeds:
         cfg["seeds"] = a.seeds
@@ -173,7 +178,10 @@ def _run_config(a, config, profile) -> list[dict]:
 def cmd_report(a) -> int:
     from adlib.reproduce.report import build_report
 
-    rep = build_report(a.configs, a.runs, a.profile, a.out, seeds=a.seeds)
+    from adlib.reproduce import find_configs
+
+    configs = [p for c in a.configs for p in find_configs(c)]
+    rep = build_report(configs, a.runs, a.profile, a.out, seeds=a.seeds)
     for sec in rep["tables"]:
         rows = sec["rows"]
         done = sum(r["n"] > 0 for r in rows)
@@ -238,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     dsub.add_parser("fetch", help="download one dataset: adlib data fetch NAME --help")
     ls = dsub.add_parser("list", parents=[common], help="what is prepared under the data root")
     ls.set_defaults(func=cmd_list)
-    rp = sub.add_parser("reproduce", help="run the grid of one paper table (configs/<paper>/<table>.yaml)")
-    rp.add_argument("config", nargs="?", help="configs/<paper>/<table>.yaml (or --all)")
+    rp = sub.add_parser("reproduce", help="run the grid of one paper table (adlib/configs/<paper>/<table>.yaml)")
+    rp.add_argument("config", nargs="?", metavar="TABLE",
+                    help="<paper>/<table> (a name under adlib/configs, e.g. mrkd/table5) or a .yaml path (or --all)")
     rp.add_argument("--all", action="store_true", help="every table: quick CPU profiles (+ MTD if present), then the report")
     rp.add_argument("--full", action="store_true", help="with --all: the papers' settings (GPU, datasets, weights)")
-    rp.add_argument("--profile", default="small", help="small (CPU, default) | full (the paper's settings) | ...")
+    rp.add_argument("--profile", default="small",
+                    help="small (CPU, default) | full (the paper's settings) | quick | quick_mtd | gpu | ... (the table's profiles)")
     rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
     rp.add_argument("--engine", default=None, choices=["notebook", "python", "submitit-local", "slurm", "ray"],
                     help="notebook: papermill runs of the table's notebook (default for one config); python: "
@@ -259,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--no-progress", action="store_true")
     rp.set_defaults(func=cmd_reproduce)
     rr = sub.add_parser("report", help="paper / ours / delta for paper tables (markdown, HTML, CSV)")
-    rr.add_argument("configs", nargs="+", metavar="CONFIG")
+    rr.add_argument("configs", nargs="+", metavar="TABLE",
+                    help="<paper>/<table> or <paper> (all its tables) under adlib/configs, or .yaml paths / folders")
     rr.add_argument("--runs", default="runs", help="results folder (default ./runs)")
     rr.add_argument("--profile", default="small", help="small (default) | full | ...")
     rr.add_argument("--seeds", type=int, nargs="+", default=None, help="the seeds that reproduce ran with --seeds")
@@ -284,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return a.func(a)
-    except (DataError, ValueError, FileExistsError) as exc:
+    except (DataError, ValueError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -71,13 +71,24 @@ def evaluate_variants(model, test, **eval_kwargs) -> dict:
     return out
 
 
+def _image_score(spec):
+    """``spec`` (``"max"``, ``"topk_mean:K"``, a dict or an ImageScore) as an :class:`ImageScore` rule."""
+    from adlib.methods.common import ImageScore
+
+    return ImageScore.parse(spec)
+
+
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
                    epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
                    root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
                    output_dir=None, tag: str | None = None, progress: bool = True, fit_kwargs: dict | None = None,
-                   model=None, return_objects: bool = False):
+                   model=None, return_objects: bool = False, ckpt_selection: str | None = None,
+                   val_split: str | None = None, fpr_limit: float | None = None, image_score: str | None = None):
     """Train ``method`` (built from ``config``, or the given ``model``) and evaluate it on the test split.
 
+    ``ckpt_selection`` goes to :func:`adlib.engine.fit`, with the category's ``val_split`` (e.g. ``"validation"``)
+    as ``val_data``; ``fpr_limit`` to :func:`adlib.engine.evaluate_method`. ``image_score`` (``"max"``,
+    ``"topk_mean:50"``) is validated and, when ``evaluate_method`` takes it, passed on. None: their defaults.
     Returns the results dict (and ``(model, fit_result, eval_result)`` with ``return_objects``);
     writes it to :func:`results_path` when ``output_dir`` is given.
     """
@@ -93,9 +104,18 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     fit_kwargs = dict(fit_kwargs or {})
     if data.val is not None:
         fit_kwargs.setdefault("val_data", data.val)
+    if ckpt_selection is not None:
+        fit_kwargs["ckpt_selection"] = ckpt_selection
+    if val_split is not None:
+        fit_kwargs["val_data"] = open_dataset(dataset, category, val_split, root=root, image_size=image_size,
+                                              normalize=spec, mask_interpolation=mask_interpolation, cache=True)
     fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
                   progress=progress, **fit_kwargs)
     eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)
+    if fpr_limit is not None:
+        eval_kw["fpr_limit"] = fpr_limit
+    if image_score is not None:
+        eval_kw["image_score"] = _image_score(image_score)
     ev = evaluate_method(model, test, progress=progress, **eval_kw)
     variants = evaluate_variants(model, test, **eval_kw)
     results, _ = finish_experiment(paper, method, model, fit_res, ev, test=test, dataset=dataset, category=category,

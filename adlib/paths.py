@@ -1,11 +1,28 @@
-"""Where adlib keeps data by default: ``$ADLIB_DATA``, else ``~/.cache/adlib/data``."""
+"""Where adlib keeps data by default (``$ADLIB_DATA``, else ``~/.cache/adlib/data``) and where the
+files shipped with the package are (table configs, notebooks)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent  # the checkout, when adlib runs from one
+RESOURCES = ("configs", "notebooks")
+
+
+def resource_dir(name: str) -> Path:
+    """A folder shipped inside the package: ``"configs"`` (paper table grids) or ``"notebooks"``.
+
+    Both live in ``adlib/`` so an installed (non-editable) package has them too; in a checkout
+    ``adlib/notebooks`` is a link to the top-level ``notebooks/``.
+    """
+    if name not in RESOURCES:
+        raise ValueError(f"unknown resource folder {name!r} (known: {', '.join(RESOURCES)})")
+    path = PACKAGE_DIR / name
+    if not path.is_dir():
+        raise FileNotFoundError(f"adlib's {name} folder is missing: {path} (broken install?)")
+    return path
 
 
 def data_root() -> Path:

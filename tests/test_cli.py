@@ -38,6 +38,19 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert "mvtec_ad" in capsys.readouterr().err
 
 
+def test_reproduce_unknown_profile_or_table_is_an_error(capsys):
+    assert main(["reproduce", "mrkd/table5", "--profile", "nosuch", "--engine", "python"]) == 1
+    err = capsys.readouterr().err
+    assert "no profile 'nosuch'" in err and "table5.yaml" in err and "small" in err
+    assert main(["reproduce", "mrkd/table99", "--engine", "python"]) == 1
+    assert "table config not found: mrkd/table99" in capsys.readouterr().err
+    assert main(["report", "mrkd", "--profile", "nosuch"]) == 1
+    assert "unknown profile 'nosuch'" in capsys.readouterr().err
+    res = subprocess.run([sys.executable, "-m", "adlib.cli", "reproduce", "rd_variance_loss/table4", "--profile", "nosuch"],
+                         capture_output=True, text=True)
+    assert res.returncode != 0 and "no profile 'nosuch'" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_fetch_offline_names_the_file(tmp_path):
     res = subprocess.run([sys.executable, "-m", "adlib.cli", "data", "fetch", "btad", "--root", str(tmp_path), "--offline"],
                          capture_output=True, text=True)
@@ -55,13 +68,13 @@ def test_reproduce_with_seeds_then_all(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("ADLIB_OFFLINE", "1")
-    quick = {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "image_size": 32,
-             "steps": 2, "batch_size": 4}
-    cfg = {"paper": "rd_variance_loss", "table": "I", "method": "rd_var", "quick": quick,
+    quick = {"extends": "quick", "data": {"image_size": 32}, "fit": {"epochs": None, "steps": 2, "batch_size": 4}}
+    cfg = {"paper": "rd_variance_loss", "table": "I", "method": {"name": "rd_var"}, "profiles": {"quick": quick},
            "grid": {"method": ["rd", "rd_var"]}, "seeds": [0]}
-    repo = tmp_path / "repo"
-    (repo / "configs" / "rd_variance_loss").mkdir(parents=True)
-    path = repo / "configs" / "rd_variance_loss" / "table1.yaml"
+    package = tmp_path / "package"  # an installed adlib with one table config
+    (package / "configs" / "rd_variance_loss").mkdir(parents=True)
+    (package / "configs" / "profiles.yaml").write_text((adlib.paths.resource_dir("configs") / "profiles.yaml").read_text())
+    path = package / "configs" / "rd_variance_loss" / "table1.yaml"
     path.write_text(yaml.safe_dump(cfg))
     runs = tmp_path / "runs"
     argv = ["reproduce", str(path), "--profile", "quick", "--engine", "python", "--out", str(runs), "--no-progress"]
@@ -74,11 +87,11 @@ def test_reproduce_with_seeds_then_all(tmp_path, monkeypatch, capsys):
     rows = [ln for ln in md.splitlines() if ln.startswith(("| rd | synthetic", "| rd_var | synthetic"))]
     assert len(rows) == 6 and all("(n=2)" in ln and "± –" not in ln for ln in rows), rows  # 2 settings × 3 metrics
 
-    monkeypatch.setattr(adlib.paths, "REPO_ROOT", repo)
+    monkeypatch.setattr(adlib.paths, "PACKAGE_DIR", package)
     monkeypatch.setattr(adlib.cli, "shared_mtd_raw", lambda: None)
     monkeypatch.chdir(tmp_path)
     assert main(["reproduce", "--all", "--out", str(runs), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "profiles: quick (MTD not found: synthetic only)" in out
-    assert "configs/rd_variance_loss/table1.yaml [quick]: 2/2 cells done" in out and "all cells done" in out
+    assert "rd_variance_loss/table1.yaml [quick]: 2/2 cells done" in out and "all cells done" in out
     assert out.strip().splitlines()[-1] == f"report: {runs / 'report' / 'report_quick.md'}"

@@ -1,7 +1,5 @@
 """MRKD's tables in the runner: configs ↔ reference numbers, evaluation-variant cells (Table 7)."""
 
-from pathlib import Path
-
 import pytest
 
 from adlib.engine import write_results
@@ -10,10 +8,11 @@ from adlib.reference import load_reference
 from adlib.reproduce import expand, load_config
 from adlib.reproduce.grid import collect, variant_view
 from adlib.reproduce.report import build_report, reference_setting
+from adlib.reproduce.schema import config_dir
 
 from test_report import _results
 
-ROOT = Path(__file__).resolve().parents[1] / "configs" / "mrkd"
+ROOT = config_dir() / "mrkd"
 
 
 def test_every_mrkd_config_maps_onto_reference_settings():
@@ -42,9 +41,8 @@ def test_variant_cells_share_one_training():
 
 
 def test_report_reads_variant_metrics(tmp_path):
-    cfg = {"paper": "mrkd", "table": "7", "method": "mrkd", "main_variant": "SM1&2&3",
-           "small": {"dataset": "mtd", "categories": ["mtd"], "backbone": "efficientnet_lite0", "image_size": 64,
-                     "epochs": 1, "batch_size": 8},
+    cfg = {"paper": "mrkd", "table": "7", "method": {"name": "mrkd"}, "main_variant": "SM1&2&3",
+           "profiles": {"small": {"data": {"image_size": 64}, "fit": {"epochs": 1, "batch_size": 8}}},
            "grid": {"variant": ["SM1", "SM2", "SM1&2&3"]}, "seeds": [0]}
     cells = expand(cfg, "small")
     res = _results(cells[0], 0.9, 0.95)

@@ -14,7 +14,7 @@ pytest.importorskip("papermill")
 nbformat = pytest.importorskip("nbformat")
 
 from adlib.experiment import results_path  # noqa: E402
-from adlib.reproduce import load_config  # noqa: E402
+from adlib.reproduce import load_config, profile_names, table_configs  # noqa: E402
 from adlib.reproduce.jobs import jobs_for, notebook_parameters, preflight  # noqa: E402
 from adlib.reproduce.notebook_runner import run_jobs  # noqa: E402
 
@@ -30,14 +30,14 @@ batch_size = 8
 seed = 0
 device = "auto"
 output_dir = "runs"
-mode = "ok"          # ok | raise | sleep (= 30 s)
+loss_mode = "ok"     # the toy's switch (a key of rd_var's config, so grids may set it): ok | raise | sleep (= 30 s)
 '''
 BODY = '''import os, time
 open("cwd.txt", "w").write(os.getcwd())
 open("kernel.pid", "w").write(str(os.getpid()))
-if mode == "raise":
+if loss_mode == "raise":
     raise ValueError(f"boom {category}")
-if mode == "sleep":
+if loss_mode == "sleep":
     time.sleep(30)
 from adlib.engine import build_results, write_results
 from adlib.experiment import results_path
@@ -67,15 +67,16 @@ def toy_nb(tmp_path) -> Path:
     return path
 
 
-def cfg(nb: Path, grid=None, **small) -> dict:
-    base = {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "weights": "random",
-            "image_size": 32, "batch_size": 4, **small}
-    return {"paper": "toy_paper", "table": "T", "method": "rd_var", "notebook": str(nb), "small": base,
-            "grid": grid or {"method": ["rd", "rd_var"]}, "seeds": [0]}
+def cfg(nb: Path, grid=None, data=None, fit=None, method=None) -> dict:
+    small = {"extends": None, "data": {"dataset": "synthetic", "categories": ["weave"], "image_size": 32, **(data or {})},
+             "method": {"backbone": "efficientnet_lite0", "weights": "random", **(method or {})},
+             "fit": {"batch_size": 4, **(fit or {})}}
+    return {"paper": "toy_paper", "table": "T", "method": {"name": "rd_var"}, "notebook": str(nb),
+            "profiles": {"small": small}, "grid": grid or {"method": ["rd", "rd_var"]}, "seeds": [0]}
 
 
 def test_jobs_for_maps_parameters_and_rejects_unknown(toy_nb, tmp_path):
-    jobs = jobs_for(cfg(toy_nb, root=str(tmp_path / "data")), "small", tmp_path / "runs", overrides={"device": "cpu"})
+    jobs = jobs_for(cfg(toy_nb, data={"root": str(tmp_path / "data")}), "small", tmp_path / "runs", overrides={"device": "cpu"})
     assert [j.cell.method for j in jobs] == ["rd", "rd_var"]
     j = jobs[0]
     assert j.results_path == results_path(tmp_path / "runs", "toy_paper", "synthetic", "weave", j.cell.tag, 0)
@@ -85,16 +86,16 @@ def test_jobs_for_maps_parameters_and_rejects_unknown(toy_nb, tmp_path):
                             "data_root": str(tmp_path / "data"), "output_dir": str(j.notebook_output_dir.resolve())}
     assert j.status == "pending" and preflight(j) is None
     with pytest.raises(ValueError, match="'epochs'.*toy.ipynb"):
-        jobs_for(cfg(toy_nb, epochs=3), "small", tmp_path / "runs")
+        jobs_for(cfg(toy_nb, fit={"epochs": 3}), "small", tmp_path / "runs")
 
 
 def test_configs_match_their_notebooks(tmp_path):
     """Every config naming a notebook expands to jobs the notebook accepts (both profiles)."""
     assert {"loss_mode", "fusion", "lambda_var"} <= set(notebook_parameters(REPO / "notebooks/01_rd_variance_loss.ipynb"))
-    for f in sorted((REPO / "configs").rglob("*.yaml")):
+    for f in table_configs():
         c = load_config(f)
         if c.get("notebook"):
-            for profile in [p for p in ("small", "full", "quick", "quick_mtd") if p in c]:
+            for profile in [p for p in ("small", "full", "quick", "quick_mtd") if p in profile_names(c)]:
                 assert jobs_for(c, profile, tmp_path / "runs"), f
 
 
@@ -112,7 +113,7 @@ def test_run_jobs_runs_once_per_notebook_run_and_resumes(toy_nb, tmp_path):
 
 
 def test_failed_cell_recorded_and_grid_goes_on(toy_nb, tmp_path):
-    jobs = jobs_for(cfg(toy_nb, grid={"mode": ["raise", "ok"]}), "small", tmp_path / "runs")
+    jobs = jobs_for(cfg(toy_nb, grid={"loss_mode": ["raise", "ok"]}), "small", tmp_path / "runs")
     status = run_jobs(jobs, devices="cpu", progress=False)
     assert status[0]["status"] == "failed: ValueError: boom weave"
     assert status[1]["status"] == "done"
@@ -123,7 +124,7 @@ def test_failed_cell_recorded_and_grid_goes_on(toy_nb, tmp_path):
 
 def test_timeout_kills_the_cell(toy_nb, tmp_path):
     psutil = pytest.importorskip("psutil")
-    jobs = jobs_for(cfg(toy_nb, grid={"mode": ["sleep"]}), "small", tmp_path / "runs")
+    jobs = jobs_for(cfg(toy_nb, grid={"loss_mode": ["sleep"]}), "small", tmp_path / "runs")
     t0 = time.monotonic()
     status = run_jobs(jobs, devices="cpu", timeout_s=3, progress=False)
     assert time.monotonic() - t0 < 20
@@ -141,7 +142,7 @@ def test_timeout_kills_the_cell(toy_nb, tmp_path):
 
 
 def test_preflight_missing_data_and_weights(toy_nb, tmp_path, monkeypatch):
-    jobs = jobs_for(cfg(toy_nb, dataset="mvtec_ad", categories=["carpet"], root=str(tmp_path / "data"),
+    jobs = jobs_for(cfg(toy_nb, data={"dataset": "mvtec_ad", "categories": ["carpet"], "root": str(tmp_path / "data")},
                         grid={"batch_size": [4]}), "small", tmp_path / "runs")
     msg = preflight(jobs[0])
     assert msg.startswith("not run: dataset mvtec_ad/carpet") and str(tmp_path / "data" / "mvtec_ad" / "carpet") in msg
@@ -153,7 +154,7 @@ def test_preflight_missing_data_and_weights(toy_nb, tmp_path, monkeypatch):
     monkeypatch.setenv("ADLIB_OFFLINE", "1")
     monkeypatch.setenv("ADLIB_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    job = jobs_for(cfg(toy_nb, backbone="wide_resnet50_2", weights="auto", grid={"batch_size": [4]}), "small",
+    job = jobs_for(cfg(toy_nb, method={"backbone": "wide_resnet50_2", "weights": "auto"}, grid={"batch_size": [4]}), "small",
                    tmp_path / "runs")[0]
     msg = preflight(job)
     assert msg.startswith("not run: teacher weights wide_resnet50_2-95faca4d.pth") and "ADLIB_OFFLINE=1" in msg
@@ -186,7 +187,7 @@ def test_ray_submission_wiring(toy_nb, tmp_path, monkeypatch):
     fake = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.setdefault("init", kw),
                                  remote=remote, get=lambda ref: ref[0](*ref[1]))
     monkeypatch.setitem(sys.modules, "ray", fake)
-    jobs = jobs_for(cfg(toy_nb, grid={"mode": ["raise"]}), "small", tmp_path / "runs")
+    jobs = jobs_for(cfg(toy_nb, grid={"loss_mode": ["raise"]}), "small", tmp_path / "runs")
     status = submit_ray(jobs, address="auto", num_gpus_per_job=1)
     assert status[0]["status"] == "failed: ValueError: boom weave"
     assert calls["init"] == {"address": "auto"} and calls["opts"]["num_gpus"] == 1
@@ -198,7 +199,7 @@ def test_ray_local_cluster(toy_nb, tmp_path):
     ray = pytest.importorskip("ray")
     from adlib.reproduce.scaleout import submit_ray
 
-    jobs = jobs_for(cfg(toy_nb, grid={"mode": ["ok", "raise"]}), "small", tmp_path / "runs")
+    jobs = jobs_for(cfg(toy_nb, grid={"loss_mode": ["ok", "raise"]}), "small", tmp_path / "runs")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         status = submit_ray(jobs, timeout_s=300)
@@ -211,9 +212,10 @@ def test_ray_local_cluster(toy_nb, tmp_path):
 @pytest.mark.slow
 def test_real_notebook_one_cell(tmp_path, monkeypatch):
     monkeypatch.setenv("ADLIB_OFFLINE", "1")
-    c = {"paper": "rd_variance_loss", "table": "smoke", "method": "rd_var", "notebook": "01_rd_variance_loss.ipynb",
-         "small": {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "image_size": 32,
-                   "epochs": 1, "batch_size": 4, "root": str(tmp_path / "data")},
+    c = {"paper": "rd_variance_loss", "table": "smoke", "method": {"name": "rd_var"},
+         "notebook": "01_rd_variance_loss.ipynb",
+         "profiles": {"small": {"extends": "quick", "data": {"image_size": 32, "root": str(tmp_path / "data")},
+                                "fit": {"epochs": 1, "batch_size": 4}}},
          "grid": {"method": ["rd_var"]}, "seeds": [0]}
     jobs = jobs_for(c, "small", tmp_path / "runs", overrides={"device": "cpu"})
     status = run_jobs(jobs, devices="cpu", timeout_s=580, progress=False)

@@ -12,13 +12,15 @@ import pytest
 from adlib.engine import build_results, write_results
 from adlib.experiment import results_path
 from adlib.reference import load_reference
-from adlib.reproduce import expand, load_config
+from adlib.reproduce import ConfigError, expand, load_config
+from adlib.reproduce.schema import config_dir
 from adlib.reproduce.report import ORDERING_NOTE, build_report, error_line, reference_setting
 
 CFG = {  # mimics Table I on MVTec AD carpet (+ grid, left unfinished)
-    "paper": "rd_variance_loss", "table": "I", "method": "rd_var",
-    "small": {"dataset": "mvtec_ad", "categories": ["carpet", "grid"], "backbone": "efficientnet_lite0",
-              "image_size": 64, "epochs": 1, "batch_size": 8},
+    "paper": "rd_variance_loss", "table": "I", "method": {"name": "rd_var"},
+    "profiles": {"small": {"extends": None, "data": {"dataset": "mvtec_ad", "categories": ["carpet", "grid"],
+                                                     "image_size": 64},
+                           "method": {"backbone": "efficientnet_lite0"}, "fit": {"epochs": 1, "batch_size": 8}}},
     "grid": {"method": ["rd", "rd_var"]}, "seeds": [0, 1],
 }
 SHA = "ab" * 32
@@ -81,7 +83,7 @@ def test_reference_setting_mapping():
 
 
 def test_config_settings_exist_in_reference():
-    root = Path(__file__).resolve().parents[1] / "configs" / "rd_variance_loss"
+    root = config_dir() / "rd_variance_loss"
     ref = load_reference("rd_variance_loss")["values"]
     for f in sorted(root.glob("*.yaml")):
         cfg = load_config(f)
@@ -149,9 +151,12 @@ def test_report_files(runs, tmp_path):
 
 
 def test_missing_profile_is_reported(runs, tmp_path):
-    rep = build_report([dict(CFG, table="4")], runs, "full", tmp_path / "out")
-    assert "no 'full' profile" in rep["tables"][0]["skipped"]
+    with_full = dict(CFG, profiles={**CFG["profiles"], "full": "full"})
+    rep = build_report([dict(CFG, table="4"), with_full], runs, "full", tmp_path / "out")
+    assert "no 'full' profile" in rep["tables"][0]["skipped"] and not rep["tables"][1].get("skipped")
     assert "Fig. 4" in Path(rep["files"]["markdown"]).read_text()
+    with pytest.raises(ConfigError, match="unknown profile 'nosuch'.*offer: small"):
+        build_report([CFG], runs, "nosuch")
 
 
 def test_cli_report(runs, tmp_path, capsys):
@@ -167,9 +172,8 @@ def test_cli_report(runs, tmp_path, capsys):
 
 
 # -- paper vs ours, setting by setting (notebook 90, the report explorer) -------------------------------------
-SYNTH = {"paper": "rd_variance_loss", "table": "I", "method": "rd_var",  # our data is not the paper's
-         "small": {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0", "image_size": 64,
-                   "epochs": 1, "batch_size": 8},
+SYNTH = {"paper": "rd_variance_loss", "table": "I", "method": {"name": "rd_var"},  # our data is not the paper's
+         "profiles": {"small": {"extends": "quick", "data": {"image_size": 64}, "fit": {"epochs": 1}}},
          "grid": {"method": ["rd", "rd_var"]}, "seeds": [0]}
 
 

