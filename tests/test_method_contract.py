@@ -15,7 +15,6 @@ import pytest
 import torch
 
 from adlib import methods
-from adlib.data.schema import collate
 from adlib.data.transforms import InputSpec
 from adlib.engine import load_weights, save_checkpoint, validate_results
 from adlib.experiment import run_experiment

@@ -13,7 +13,7 @@ from adlib.backbones import (BackboneSpec, WeightsIntegrityError, build_backbone
                              register_backbone)
 from adlib.backbones import registry as R
 from adlib.data.transforms import IMAGENET, UNIT_BGR, UNIT_RGB, InputSpec, input_spec, to_float_image
-from adlib.methods import Prediction, build
+from adlib.methods import build
 from adlib.methods.common import ImageScore, gaussian_blur, gaussian_window, image_score
 from adlib.methods.rd import RDForward
 

@@ -30,7 +30,7 @@ Methods are found by name: ``adlib.methods.build("rd", **config)``.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from typing import Any, Callable
 
 import torch

@@ -108,11 +108,11 @@ def _tag(method: str, config: dict, run: dict) -> str:
 
 def _check_run(run: dict, where: str) -> None:
     """Values run_experiment would only reject after loading data: checked when the cell is made."""
-    from adlib.engine.state import CKPT_SELECTIONS
+    from adlib.engine.selection import FIT_CKPT_SELECTIONS
     from adlib.methods.common import ImageScore
 
-    if run.get("ckpt_selection") not in (None, *CKPT_SELECTIONS):
-        raise ConfigError(f"{where}: ckpt_selection must be one of {CKPT_SELECTIONS}, got {run['ckpt_selection']!r}")
+    if run.get("ckpt_selection") not in (None, *FIT_CKPT_SELECTIONS):
+        raise ConfigError(f"{where}: ckpt_selection must be one of {FIT_CKPT_SELECTIONS}, got {run['ckpt_selection']!r}")
     if run.get("image_score") is not None:
         try:
             ImageScore.parse(run["image_score"])

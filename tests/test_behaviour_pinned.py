@@ -1,0 +1,48 @@
+"""Behaviour pinned across refactors: two quick cells re-run with today's code must give the metrics,
+final losses and evaluation variants recorded before the method platform was restructured
+(``tests/data/pinned_quick_cells.json``, computed at commit f0b10c7). A change that moves any
+number here changes results, and must say why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from adlib.data.synthetic import generate
+from adlib.experiment import run_experiment
+
+PINNED = json.loads((Path(__file__).parent / "data" / "pinned_quick_cells.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def weave_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pinned")
+    generate(root / "synthetic", "weave", progress=False)
+    return root
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # the pinned numbers were computed with one thread
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["mrkd", "rd_var"])
+def test_quick_cell_unchanged(method, weave_root, one_thread):
+    res = run_experiment(method, {"backbone": "efficientnet_lite0"}, paper="pin", dataset="synthetic",
+                         category="weave", image_size=64, epochs=1, batch_size=8, seed=0, root=weave_root,
+                         progress=False)
+    want = PINNED[method]
+    got = {k: v["value"] for k, v in res["metrics"].items()}
+    assert got == pytest.approx(want["metrics"], rel=0, abs=1e-12)
+    assert res["extra"]["loss_final"] == pytest.approx(want["loss_final"], rel=0, abs=1e-12)
+    variants = {k: v["metrics"] for k, v in (res["extra"].get("variants") or {}).items()}
+    assert sorted(variants) == sorted(want["variants"])
+    for name, metrics in want["variants"].items():
+        assert variants[name] == pytest.approx(metrics, rel=0, abs=1e-12), name
