@@ -195,7 +195,7 @@ def cmd_eval(a) -> int:
 
     res = evaluate_saved_maps(a.maps, a.dataset, a.category, root=a.root, resolution=a.resolution,
                               mask_interpolation=a.mask_interpolation, aupro_mode=a.aupro_mode,
-                              fpr_limit=a.fpr_limit, progress=not a.no_progress)
+                              fpr_limit=a.fpr_limit, progress=not a.no_progress, image_score=a.image_score)
     proto = res["protocol"]
     print(f"{a.dataset}/{a.category}: {res['counts']['n_images']} maps ({res['counts']['n_anomalous']} anomalous), "
           f"evaluated at {proto['evaluated_at'][0]}×{proto['evaluated_at'][1]}, resolution {proto['resolution']}, "
@@ -287,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="how masks are resized with --resolution N (RD4AD: bilinear then > 0.5)")
     ev.add_argument("--aupro-mode", default="mvtec", choices=["mvtec", "rd4ad_legacy", "daf_legacy"])
     ev.add_argument("--fpr-limit", type=float, default=0.3)
+    ev.add_argument("--image-score", default="max",
+                    help="image score of a map: max (RD4AD, MRKD, EfficientAD; default) | topk_mean:K "
+                         "(mean of the K largest values: DAF 50, DM-GRD 100)")
     ev.add_argument("--out", default=None, help="write the results (with their protocol) to this JSON file")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)

@@ -160,6 +160,12 @@ def test_cli_eval_prints_and_writes_json(folder, tmp_path, capsys):
     assert rc == 0 and "evaluated at 12×12" in printed and "aupro" in printed and "(mvtec, FPR ≤ 0.3)" in printed
     res = json.loads(out.read_text())
     assert res["schema"] == "adlib.saved_maps_evaluation" and res["protocol"]["resolution"] == [12, 12]
+    assert res["protocol"]["image_score"] == "max"
+    top = tmp_path / "res" / "top.json"
+    assert main(["eval", "--maps", str(tmp_path / "maps"), "--dataset", str(folder), "--category", "widget",
+                 "--image-score", "topk_mean:5", "--out", str(top), "--no-progress"]) == 0
+    assert "image score = topk_mean:5" in capsys.readouterr().out
+    assert json.loads(top.read_text())["protocol"]["image_score"] == "topk_mean:5"
     assert main(["eval", "--maps", str(tmp_path / "none"), "--dataset", str(folder), "--category", "widget",
                  "--no-progress"]) == 1
     assert "anomaly-map folder not found" in capsys.readouterr().err
