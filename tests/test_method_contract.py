@@ -64,6 +64,7 @@ def test_hooks_declared_on_the_base_class(name):
         assert callable(getattr(AnomalyMethod, hook)), hook
     m = small(name)
     assert isinstance(m.input_spec, InputSpec) and isinstance(m.image_score_rule, ImageScore)
+    assert m.input_spec == type(m).input_spec_for(m.config) == methods.input_spec(name, **SMALL)
     assert isinstance(methods.method_class(name).canonical_config({}), dict)
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from adlib.backbones import (BackboneSpec, WeightsIntegrityError, build_backbone, build_teacher, get_spec,
                              register_backbone)
 from adlib.backbones import registry as R
-from adlib.data.transforms import IMAGENET, UNIT_BGR, UNIT_RGB, InputSpec, input_spec, to_float_image
+from adlib.data.transforms import IMAGENET, UNIT_BGR, UNIT_RGB, InputSpec, as_input_spec, to_float_image
 from adlib.methods import build
 from adlib.methods.common import ImageScore, gaussian_blur, gaussian_window, image_score
 from adlib.methods.rd import RDForward
@@ -32,7 +32,7 @@ def test_input_spec_apply_invert_and_convert():
     u8 = torch.randint(0, 256, (3, 4, 4), dtype=torch.uint8)
     torch.testing.assert_close(to_float_image(u8, "unit_bgr"), u8.float().flip(0) / 255)
     with pytest.raises(ValueError, match="normalize must be one of"):
-        input_spec("zscore")
+        as_input_spec("zscore")
     with pytest.raises(ValueError, match="channel_order"):
         InputSpec("x", channel_order="GBR")
 

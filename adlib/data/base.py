@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .errors import DatasetNotFoundError, MaskError
 from .io import read_image, read_mask_values
 from .schema import NORMAL, Record
-from .transforms import InputSpec, as_hw, input_spec, resize_image, resize_mask, to_float_image
+from .transforms import InputSpec, as_hw, as_input_spec, resize_image, resize_mask, to_float_image
 
 
 class AnomalyDataset(Dataset):
@@ -61,7 +61,7 @@ class AnomalyDataset(Dataset):
                     "(image-level evaluation only for those images)."
                 )
         self.image_size = as_hw(image_size)
-        self.normalize = input_spec(normalize)  # validates early
+        self.normalize = as_input_spec(normalize)  # validates early
         resize_mask(np.zeros((2, 2), np.uint8), (1, 1), mask_interpolation)
         self.mask_interpolation = mask_interpolation
         self.multi_mask = multi_mask

@@ -119,7 +119,7 @@ UNIT_BGR = InputSpec("unit_bgr", channel_order="BGR")  # BGR in [0, 1] (OpenCV-r
 INPUT_SPECS = {s.name: s for s in (IMAGENET, UNIT_RGB, UNIT_BGR)}
 
 
-def input_spec(spec: str | InputSpec | None) -> InputSpec:
+def as_input_spec(spec: str | InputSpec | None) -> InputSpec:
     """``"imagenet"``, ``"unit"``, ``"unit_bgr"``, ``None`` (= ``"unit"``) or an :class:`InputSpec`."""
     if isinstance(spec, InputSpec):
         return spec
@@ -131,11 +131,11 @@ def input_spec(spec: str | InputSpec | None) -> InputSpec:
 
 
 def to_float_image(img_u8: torch.Tensor, normalize: str | InputSpec | None = "imagenet") -> torch.Tensor:
-    """3×H×W uint8 RGB → float in [0, 1], then normalised by ``normalize`` (see :func:`input_spec`)."""
-    spec = input_spec(normalize)
+    """3×H×W uint8 RGB → float in [0, 1], then normalised by ``normalize`` (see :func:`as_input_spec`)."""
+    spec = as_input_spec(normalize)
     return spec.apply(img_u8.float().div_(255.0))
 
 
 def denormalize(x: torch.Tensor, spec: str | InputSpec | None = "imagenet") -> torch.Tensor:
     """Undo a normalisation (…×3×H×W, ImageNet by default) back to RGB in [0, 1] for display."""
-    return input_spec(spec).invert(x).clamp(0, 1)
+    return as_input_spec(spec).invert(x).clamp(0, 1)

@@ -1,6 +1,7 @@
 """The papers' methods, each an :class:`AnomalyMethod` found by name: ``build("rd", ...)``."""
 
-from .base import AnomalyMethod, FitData, Prediction, available, build, config_class, make_config, method_class, register
+from .base import (AnomalyMethod, FitData, Prediction, available, build, config_class, input_spec, make_config,
+                   method_class, register)
 from . import mrkd, rd, rd_var  # noqa: F401  (registers the methods)
 
-__all__ = ["AnomalyMethod", "FitData", "Prediction", "available", "build", "config_class", "make_config", "method_class", "register"]
+__all__ = ["AnomalyMethod", "FitData", "Prediction", "available", "build", "config_class", "input_spec", "make_config", "method_class", "register"]

@@ -18,8 +18,8 @@ declared here with a default, so the engine calls them directly:
   computed statistics and memory banks are saved;
 - ``evaluation_variants()``: config overrides evaluated on the same trained model;
 - ``canonical_config(config)`` (classmethod): equivalent settings mapped onto one;
-- ``input_spec``: how the datasets must normalise images for this method
-  (:class:`adlib.data.transforms.InputSpec`);
+- ``input_spec`` (from the classmethod ``input_spec_for(config)``, also :func:`input_spec` by name):
+  how the datasets must normalise images for this method (:class:`adlib.data.transforms.InputSpec`);
 - ``image_score_rule``: how a map becomes an image score (:class:`adlib.methods.common.ImageScore`);
 - ``weights_info()``: which pretrained weights it uses (``name``, ``source``, ``sha256``).
 
@@ -108,10 +108,16 @@ class AnomalyMethod(nn.Module):
     def on_fit_end(self, ctx) -> None:
         """Called by :func:`adlib.engine.fit` after the last step (and after the selected state is loaded)."""
 
+    @classmethod
+    def input_spec_for(cls, config) -> InputSpec:
+        """The normalisation datasets must apply for a method with this config (default: ImageNet
+        mean/std, RGB). Known before the method is built, so data can be opened first."""
+        return IMAGENET
+
     @property
     def input_spec(self) -> InputSpec:
-        """The normalisation datasets must apply for this method (default: ImageNet mean/std, RGB)."""
-        return IMAGENET
+        """The normalisation datasets must apply for this method: :meth:`input_spec_for` its config."""
+        return type(self).input_spec_for(getattr(self, "config", None))
 
     @property
     def image_score_rule(self) -> ImageScore:
@@ -222,6 +228,11 @@ def make_config(name: str, **config):
     if unknown:
         raise TypeError(f"{name}: unknown config keys {unknown}; known: {sorted(known)}")
     return cfg_cls(**config)
+
+
+def input_spec(name: str, **config) -> InputSpec:
+    """How datasets must normalise images for method ``name`` with these settings (before building it)."""
+    return method_class(name).input_spec_for(make_config(name, **config))
 
 
 def build(name: str, **config) -> AnomalyMethod:

@@ -26,6 +26,7 @@ from .grid import Cell, expand
 from .preflight import check_inputs
 
 ALIASES = {"root": "data_root"}  # run_experiment's name → the notebooks' name
+METHOD_OVERRIDES = "method_overrides"  # a notebook parameter: any other field of the method's config dataclass
 
 
 @dataclass
@@ -130,7 +131,9 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
              notebook: str | os.PathLike | None = None, overrides: dict | None = None) -> list[Job]:
     """One :class:`Job` per cell of ``cfg`` (see :func:`adlib.reproduce.grid.expand`).
 
-    Parameters are the cell's run and config values (``root`` is passed as ``data_root``), then the
+    Parameters are the cell's run and config values (``root`` is passed as ``data_root``; method settings
+    that the notebook has no variable for go into its ``method_overrides`` dict, which the notebook
+    applies through the method's config dataclass, when it declares one), then the
     config's ``notebook_parameters`` (switches of the notebook only, e.g. MRKD's ``teach: false``:
     no extra teaching models in batch runs), then ``overrides`` (e.g. ``{"device": "cpu", "data_root": ...}``), then ``output_dir`` and ``seed``.
     A value the notebook does not declare is an error naming it, so configs and notebooks cannot drift.
@@ -144,6 +147,10 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     for cell in expand(cfg, profile):
         path = cell.results_path(output_dir)
         values = cell_parameters(cell)
+        if METHOD_OVERRIDES in declared:  # method settings the notebook has no variable for: through the dataclass
+            extra = {k: values.pop(k) for k in cell.config if k not in declared and k in values}
+            if extra:
+                values[METHOD_OVERRIDES] = extra
         values.update(cfg.get("notebook_parameters") or {})  # notebook-only switches (not part of the tag)
         values.update(overrides or {})
         unknown = sorted(k for k, v in values.items() if k not in declared and v is not None)
