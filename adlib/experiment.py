@@ -104,6 +104,8 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     fit_kwargs = dict(fit_kwargs or {})
     if data.val is not None:
         fit_kwargs.setdefault("val_data", data.val)
+    if data.calibration is not None:
+        fit_kwargs.setdefault("calibration_data", data.calibration)
     if ckpt_selection is not None:
         fit_kwargs["ckpt_selection"] = ckpt_selection
     if val_split is not None:

@@ -218,3 +218,31 @@ def test_gaussian_window_and_image_score_rules():
     for bad in ("topk_mean", "median", "max:3", {"mode": "max", "kk": 1}):
         with pytest.raises(ValueError):
             ImageScore.parse(bad)
+
+
+def test_prepare_data_splits_reach_the_engine(tmp_path, monkeypatch):
+    """FitData.val goes to fit's selection, FitData.calibration to the hooks' FitContext."""
+    from conftest import make_mvtec_category
+
+    from adlib.experiment import run_experiment
+    from adlib.methods import FitData
+    from adlib.methods.rd import ReverseDistillation
+
+    make_mvtec_category(tmp_path / "mvtec_ad", size=32, n_train=6)
+    seen = {}
+
+    def prepare(self, train, *, category=None, seed=0):
+        from torch.utils.data import Subset
+        return FitData(Subset(train, [0, 1, 2, 3]), val=Subset(train, [4]), calibration=Subset(train, [5]))
+
+    def on_fit_start(self, ctx):
+        seen["calibration"] = len(ctx.calibration_data)
+        seen["val"] = len(ctx.val_data)
+        seen["train"] = len(ctx.train_data)
+
+    monkeypatch.setattr(ReverseDistillation, "prepare_data", prepare)
+    monkeypatch.setattr(ReverseDistillation, "on_fit_start", on_fit_start)
+    res = run_experiment("rd", {"backbone": "resnet18", "weights": "random"}, paper="t", dataset="mvtec_ad",
+                         category="widget", image_size=32, steps=1, batch_size=2, root=tmp_path, progress=False)
+    assert seen == {"train": 4, "val": 1, "calibration": 1}
+    assert res["protocol"]["ckpt_selection"] == "last" and res["protocol"]["image_score"] == "max"

@@ -32,7 +32,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
         resume=False, ckpt_selection: str = "last", selection_metric="auto", allow_test_selection: bool = False,
         on_gpu_cache="auto", num_workers="auto", shuffle: bool = True, drop_last: bool = False,
         grad_accum: int = 1, grad_clip: float | None = None, progress: bool = True, log_every: int = 10,
-        callbacks=None, eval_kwargs: dict | None = None) -> FitResult:
+        callbacks=None, eval_kwargs: dict | None = None, calibration_data=None) -> FitResult:
     """Train ``method`` (an :class:`adlib.methods.AnomalyMethod`) on ``train_data`` for ``steps``
     optimizer batches or ``epochs`` passes.
 
@@ -49,6 +49,8 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     ``checkpoint_dir``: ``last.pt`` every ``checkpoint_every`` steps and at the end (``best.pt``
     on improvement); ``resume=True`` (or a path) continues exactly. ``callbacks``: callables
     ``cb(event, info)`` with events ``"log"``, ``"eval"``, ``"end"``; raise :class:`StopFit` to stop.
+    ``calibration_data`` (a held-out normal split, ``FitData.calibration``) is handed to the method's
+    hooks in the :class:`FitContext`.
     """
     t_wall = time.perf_counter()
     if (steps is None) == (epochs is None):
@@ -74,7 +76,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
         method.to(memory_format=torch.channels_last)
     source = BatchSource(train_data, dev, cl, seed=seed, on_gpu_cache=on_gpu_cache, num_workers=num_workers,
                          progress=progress)
-    ctx = FitContext(dev, amp_dtype, cl, total, spe, batch_size, train_data, val_data, source)
+    ctx = FitContext(dev, amp_dtype, cl, total, spe, batch_size, train_data, val_data, source, calibration_data)
     method.on_fit_start(ctx)
     optimizer, scheduler, interval = configure_optimizer(method, total, spe)
     scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype == torch.float16 and dev.type == "cuda")

@@ -31,6 +31,7 @@ class FitContext:
     train_data: object
     val_data: object
     _source: Callable = field(repr=False)
+    calibration_data: object = None  # a held-out normal split for map normalisation / thresholds (FitData.calibration)
 
     def train_batches(self):
         """One pass over the training set in order (no shuffle), batches on the device."""
