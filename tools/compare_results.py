@@ -22,6 +22,11 @@ def flat(res: dict) -> dict[str, float]:
     return out
 
 
+def weights(res: dict) -> dict:
+    """The weights record without its file path (a path of the machine that ran it)."""
+    return {k: v for k, v in res["weights"].items() if k != "file"}
+
+
 def find(root: Path, tag: str) -> Path:
     hits = sorted(root.glob(f"*/*/*/{tag}/seed0/results.json"))
     if len(hits) != 1:
@@ -47,9 +52,9 @@ def main() -> int:
         worst = max((abs(v["diff"]) for v in rows.values() if v["diff"] is not None), default=None)
         record["cells"][tag] = {
             "stored": {"file": str(ps.relative_to(a.stored)), "git_commit": s.get("git_commit"),
-                       "weights": s["weights"], "env": s.get("env")},
+                       "weights": weights(s), "env": s.get("env")},
             "rerun": {"file": str(pr.relative_to(a.rerun)), "git_commit": r.get("git_commit"),
-                      "weights": r["weights"], "env": r.get("env"), "timings": r.get("timings")},
+                      "weights": weights(r), "env": r.get("env"), "timings": r.get("timings")},
             "values": rows, "max_abs_diff": worst, "missing": [k for k in keys if rows[k]["diff"] is None]}
         lines += [f"### `{tag}`", "",
                   f"stored at `{s.get('git_commit', '?')[:10]}`, re-run at `{r.get('git_commit', '?')[:10]}`; "
