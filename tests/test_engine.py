@@ -394,3 +394,13 @@ def test_evaluate_image_score_override(data):
     assert torch.equal(rule.scores, top.scores) and rule["image_auroc"] == top["image_auroc"]
     with pytest.raises(ValueError, match="topk_mean"):
         evaluate_method(method, data["test"], progress=False, device="cpu", image_score="topk_mean")
+
+
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"epochs": -2}, {"epochs": 0.5}, {"epochs": 2.0}, {"steps": True},
+                                 {"steps": "3"}, {"steps": 5, "batch_size": 0}])
+def test_schedule_must_be_positive_integers(data, bad):
+    """epochs 0 / -2 / 0.5 used to train nothing and report an untrained model as done."""
+    kwargs = {"batch_size": 4, **bad}
+    key = next(k for k, v in bad.items() if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1))
+    with pytest.raises(ValueError, match=f"{key} must be a positive integer, got {bad[key]!r}"):
+        fit(TinyKD(), data["train"], **kwargs, progress=False)

@@ -70,6 +70,44 @@ def test_prepare_fake_mtd(tmp_path):
     assert (out / "train/good").iterdir().__next__().suffix == ".jpg"
 
 
+def test_interrupted_preparation_is_never_used(tmp_path, monkeypatch):
+    """A killed preparation leaves no half dataset under the category's name, and a damaged one is
+    found on open and redone (issue 14: 168 of 762 training images were used as complete)."""
+    from adlib.data import catalog, mtd
+    from adlib.data.mtd import incomplete_mtd
+
+    src = fake_mtd(tmp_path / "raw")
+    calls = {"n": 0}
+    real = mtd._write_image
+
+    def killed(*args, **kwargs):  # the preparation dies after three images
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mtd, "_write_image", killed)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_mtd(src, tmp_path / "data", size=16, progress=False)
+    assert not (tmp_path / "data" / "mtd").exists() and list((tmp_path / "data").iterdir()) == []
+    monkeypatch.setattr(mtd, "_write_image", real)
+
+    out = prepare_mtd(src, tmp_path / "data", size=16, progress=False)
+    assert incomplete_mtd(out) is None
+    victim = next((out / "test" / "crack").iterdir())
+    victim.unlink()  # damaged afterwards (or an older, unprotected interrupted run)
+    assert "holds 1 images but split.json lists 2" in incomplete_mtd(out)
+    monkeypatch.setattr(catalog, "shared_mtd_raw", lambda: None)  # no raw copy: a clear error, no silent use
+    with pytest.raises(DatasetNotFoundError, match="incomplete.*test/crack holds 1 images"):
+        catalog.open_dataset("mtd", "mtd", "test", root=tmp_path / "data", image_size=16)
+    monkeypatch.setattr(catalog, "shared_mtd_raw", lambda: src)  # raw copy present: prepared again
+    test = catalog.open_dataset("mtd", "mtd", "test", root=tmp_path / "data", image_size=16)
+    assert test.counts()["crack"] == 2 and incomplete_mtd(out) is None
+    (out / "split.json").unlink()
+    with pytest.raises(FileExistsError, match="no split.json"):
+        prepare_mtd(src, tmp_path / "data", size=16, progress=False)
+
+
 def test_prepare_mtd_bad_input(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="not found"):
         prepare_mtd(tmp_path / "missing", tmp_path / "out", progress=False)

@@ -163,3 +163,17 @@ def test_configs_and_notebooks_are_found_in_the_package():
         find_config("mrkd/table99")
     with pytest.raises(ValueError, match="unknown resource folder"):
         resource_dir("data")
+
+
+@pytest.mark.parametrize("key,value", [("epochs", 0), ("epochs", -2), ("epochs", 0.5), ("batch_size", 0),
+                                       ("steps", True)])
+def test_schedule_values_checked_when_cells_are_made(key, value, tmp_path):
+    """A bad epochs / steps / batch size is a config error naming the key, before any training."""
+    from adlib.reproduce import ConfigError, expand, load_config
+
+    cfg = load_config("mrkd/table5")
+    cfg = {**cfg, "profiles": {**cfg["profiles"], "small": {"extends": "small", "fit": {key: value}}}}
+    if key == "steps":
+        cfg["profiles"]["small"]["fit"]["epochs"] = None
+    with pytest.raises(ConfigError, match=f"{key} must be a positive integer, got {value!r}"):
+        expand(cfg, "small")

@@ -62,11 +62,15 @@ def open_dataset(dataset: str, category: str, split: str = "train", root: str | 
 
             return MVTecLOCO(where, category, split, **kwargs)
         return MVTecAD(where, category, split, **kwargs)
-    if dataset == "mtd":
-        if not (where / category).is_dir() and category == "mtd" and shared_mtd_raw() is not None:
-            from .mtd import prepare_mtd
+    if dataset == "mtd" and category == "mtd":
+        from .mtd import incomplete_mtd, prepare_mtd
 
-            prepare_mtd(shared_mtd_raw(), where, size=256, progress=False)
+        problem = incomplete_mtd(where / category) if (where / category).is_dir() else "missing"
+        if problem is not None and shared_mtd_raw() is not None:  # prepare, or redo an interrupted preparation
+            prepare_mtd(shared_mtd_raw(), where, size=256, progress=False, overwrite=problem != "missing")
+        elif problem not in (None, "missing"):
+            raise DatasetNotFoundError(f"MTD at {where / category} is incomplete: {problem}. Prepare it again: "
+                                       f"`adlib data prepare --root {where}` (or delete the folder)")
     hint = f"run `python data_scripts/download_{dataset}.py --root {data_root() if root is None else root}`"
     if not where.is_dir():
         raise DatasetNotFoundError(f"{dataset} not found at {where}; {hint}")

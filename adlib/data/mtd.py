@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +109,57 @@ def prepare_mtd(
     params = {"seed": seed, "train_fraction": train_fraction, "size": size, "source": str(root.resolve())}
     split_path = out / SPLIT_FILE
     if split_path.is_file():
-        old = json.loads(split_path.read_text())
-        if {k: old.get("params", {}).get(k) for k in params if k != "source"} == {k: v for k, v in params.items() if k != "source"}:
+        try:
+            old = json.loads(split_path.read_text())
+        except ValueError:
+            old = {}
+        same = {k: old.get("params", {}).get(k) for k in params if k != "source"} == {
+            k: v for k, v in params.items() if k != "source"}
+        if same and incomplete_mtd(out) is None:
             return out
-        if not overwrite:
+        if not same and not overwrite:
             raise FileExistsError(f"{out} was prepared with other settings {old.get('params')}; pass overwrite=True")
-    if out.exists() and overwrite:
-        shutil.rmtree(out)
+        # the same settings but files missing: an interrupted or damaged preparation, redone below
+    elif out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists but has no {SPLIT_FILE}: an interrupted preparation or another "
+                              "dataset. Delete it, or pass overwrite=True to prepare MTD there again")
 
+    tmp = out.parent / f".{category}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        _prepare_into(root, tmp, params, seed, train_fraction, progress)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)  # all or nothing: a killed run leaves only the hidden partial folder
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def incomplete_mtd(folder: str | os.PathLike) -> str | None:
+    """Why a prepared MTD folder is not complete (its ``split.json`` missing or unreadable, or a folder
+    holding another number of images than it lists), or ``None`` when it is complete."""
+    folder = Path(folder)
+    split = folder / SPLIT_FILE
+    if not split.is_file():
+        return f"{folder} has no {SPLIT_FILE}: its preparation did not finish"
+    try:
+        counts = json.loads(split.read_text())["counts"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"{split} is unreadable ({type(exc).__name__}: {exc})"
+    for key, n in counts.items():
+        d = folder / key
+        found = sum(1 for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else 0
+        if found != n:
+            return f"{d} holds {found} images but {SPLIT_FILE} lists {n}"
+    return None
+
+
+def _prepare_into(root: Path, out: Path, params: dict, seed: int, train_fraction: float, progress: bool) -> None:
+    """Write the converted dataset into ``out`` (a fresh folder), ``split.json`` last."""
+    size = params["size"]
+    split_path = out / SPLIT_FILE
     normal = _pairs(root / MTD_NORMAL)
     train_stems, test_stems = split_normals([j.stem for j, _ in normal], seed, train_fraction)
     train_set = set(train_stems)
@@ -148,4 +192,3 @@ def prepare_mtd(
         "test_good": test_stems,
         "defective_with_empty_mask": empty_masks,
     }, indent=1))
-    return out

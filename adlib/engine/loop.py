@@ -7,6 +7,7 @@ validates / keeps the best state through a :class:`~adlib.engine.selection.Selec
 
 from __future__ import annotations
 
+import numbers
 import time
 
 import torch
@@ -20,10 +21,15 @@ from .selection import Selector
 from .state import FitContext, FitResult, StopFit, configure_optimizer, flush_losses
 
 
+def positive_int(value) -> bool:
+    """True for an integer >= 1 (``True``, ``0.5``, ``2.0``, ``"3"`` are not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
 def _check_counts(**counts) -> None:
-    bad = {k: v for k, v in counts.items() if int(v) < 1}
+    bad = {k: v for k, v in counts.items() if not positive_int(v)}
     if bad:
-        raise ValueError(f"these must be positive integers: {bad}")
+        raise ValueError("fit: " + ", ".join(f"{k} must be a positive integer, got {v!r}" for k, v in bad.items()))
 
 
 def fit(method, train_data, *, steps: int | None = None, epochs: int | None = None, batch_size: int = 16,
@@ -56,7 +62,8 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps= or epochs=")
     selector = Selector(val_data, ckpt_selection, selection_metric, allow_test_selection, eval_kwargs)
-    _check_counts(batch_size=batch_size, grad_accum=grad_accum, log_every=log_every, eval_every=eval_every or 1,
+    _check_counts(**({"steps": steps} if steps is not None else {"epochs": epochs}), batch_size=batch_size,
+                  grad_accum=grad_accum, log_every=log_every, eval_every=eval_every or 1,
                   checkpoint_every=checkpoint_every or 1)
     if checkpoint_every and checkpoint_every % grad_accum:
         raise ValueError(f"checkpoint_every={checkpoint_every} must be a multiple of grad_accum={grad_accum}")

@@ -111,6 +111,12 @@ def _check_run(run: dict, where: str) -> None:
     from adlib.engine.selection import FIT_CKPT_SELECTIONS
     from adlib.methods.common import ImageScore
 
+    from adlib.engine.loop import positive_int
+
+    bad = [f"{k} must be a positive integer, got {run[k]!r}" for k in ("epochs", "steps", "batch_size", "image_size")
+           if run.get(k) is not None and not positive_int(run[k])]
+    if bad:
+        raise ConfigError(f"{where}: " + "; ".join(bad))
     if run.get("ckpt_selection") not in (None, *FIT_CKPT_SELECTIONS):
         raise ConfigError(f"{where}: ckpt_selection must be one of {FIT_CKPT_SELECTIONS}, got {run['ckpt_selection']!r}")
     if run.get("image_score") is not None:
