@@ -404,3 +404,18 @@ def test_schedule_must_be_positive_integers(data, bad):
     key = next(k for k, v in bad.items() if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1))
     with pytest.raises(ValueError, match=f"{key} must be a positive integer, got {bad[key]!r}"):
         fit(TinyKD(), data["train"], **kwargs, progress=False)
+
+
+def test_environment_records_what_decides_cpu_rounding():
+    """The CPU model, torch's SIMD level and thread count go into every results file: the same code on
+    another CPU or with another thread count trains to other numbers (docs/results/platform_refactor_mtd)."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        env = environment_report("cpu")
+        assert env["torch_threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+    assert environment_report("cpu")["torch_threads"] == before
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu_model"] is None or isinstance(env["cpu_model"], str) and env["cpu_model"]

@@ -140,4 +140,28 @@ def environment_report(device: str | torch.device | None = None) -> dict:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "adlib_version": __version__,
+        # what decides CPU float rounding: the same code gives other numbers on another CPU or thread count
+        "cpu_model": cpu_model(),
+        "cpu_capability": _cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
     }
+
+
+def cpu_model() -> str | None:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _cpu_capability() -> str | None:
+    """The SIMD level torch's CPU kernels use (e.g. ``AVX512``, ``AVX2``)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # older torch
+        return None
