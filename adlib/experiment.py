@@ -71,13 +71,6 @@ def evaluate_variants(model, test, **eval_kwargs) -> dict:
     return out
 
 
-def _image_score(spec):
-    """``spec`` (``"max"``, ``"topk_mean:K"``, a dict or an ImageScore) as an :class:`ImageScore` rule."""
-    from adlib.methods.common import ImageScore
-
-    return ImageScore.parse(spec)
-
-
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
                    epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
                    root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
@@ -87,8 +80,8 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     """Train ``method`` (built from ``config``, or the given ``model``) and evaluate it on the test split.
 
     ``ckpt_selection`` goes to :func:`adlib.engine.fit`, with the category's ``val_split`` (e.g. ``"validation"``)
-    as ``val_data``; ``fpr_limit`` to :func:`adlib.engine.evaluate_method`. ``image_score`` (``"max"``,
-    ``"topk_mean:50"``) is validated and, when ``evaluate_method`` takes it, passed on. None: their defaults.
+    as ``val_data``; ``fpr_limit`` and ``image_score`` (``"max"``, ``"topk_mean:50"``: the rule that
+    recomputes each score from its map) to :func:`adlib.engine.evaluate_method`. None: their defaults.
     Returns the results dict (and ``(model, fit_result, eval_result)`` with ``return_objects``);
     writes it to :func:`results_path` when ``output_dir`` is given.
     """
@@ -117,7 +110,7 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     if fpr_limit is not None:
         eval_kw["fpr_limit"] = fpr_limit
     if image_score is not None:
-        eval_kw["image_score"] = _image_score(image_score)
+        eval_kw["image_score"] = image_score
     ev = evaluate_method(model, test, progress=progress, **eval_kw)
     variants = evaluate_variants(model, test, **eval_kw)
     results, _ = finish_experiment(paper, method, model, fit_res, ev, test=test, dataset=dataset, category=category,

