@@ -107,6 +107,12 @@ def _check_keys(keys, known, where: str) -> None:
                           f"(known: {', '.join(known)})")
 
 
+def _check_sections(layer: dict, where: str) -> None:
+    """The ``data`` / ``fit`` / ``eval`` keys of a profile layer are fields of their settings dataclass."""
+    for sec, cls in SETTINGS.items():
+        _check_keys(layer.get(sec) or {}, _names(cls), f"{where}, section {sec!r}")
+
+
 def config_dir() -> Path:
     """The package's table configs (``adlib/configs``)."""
     from adlib.paths import resource_dir
@@ -132,8 +138,7 @@ def _shared(path: str, mtime: float) -> dict:
         if not isinstance(prof, dict):
             raise ConfigError(f"{path}: profile {name!r} must be a mapping of sections")
         _check_keys(prof, PROFILE_KEYS, f"{path}: profile {name!r}")
-        for sec, cls in SETTINGS.items():
-            _check_keys(prof.get(sec) or {}, _names(cls), f"{path}: profile {name!r}, section {sec!r}")
+        _check_sections(prof, f"{path}: profile {name!r}")
     return profiles
 
 
@@ -166,8 +171,7 @@ def validate_table(cfg: dict) -> dict:
         raise ConfigError(f"{src}: 'method' must be a mapping with the method's 'name' (e.g. method: {{name: rd}})")
     if not isinstance(cfg["profiles"], dict) or not cfg["profiles"]:
         raise ConfigError(f"{src}: 'profiles' must map the table's profile names to shared profiles / overrides")
-    for sec in ("data", "fit", "eval"):
-        _check_keys(cfg.get(sec) or {}, _names(SETTINGS[sec]), f"{src}, section {sec!r}")
+    _check_sections(cfg, src)
     for name in cfg["profiles"]:
         resolve_profile(cfg, name)
     return cfg
@@ -240,8 +244,7 @@ def resolve_profile(cfg: dict, name: str, shared_file: str | os.PathLike | None 
         raise ConfigError(f"{src}: profile {name!r} must be a shared profile's name or a mapping of overrides")
     where = f"{src}: profile {name!r}"
     _check_keys(entry, (*PROFILE_KEYS, "grid"), where)
-    for sec, cls in SETTINGS.items():
-        _check_keys(entry.get(sec) or {}, _names(cls), f"{where}, section {sec!r}")
+    _check_sections(entry, where)
     base = entry.get("extends", name)
     layers = []
     if base is not None:
