@@ -100,8 +100,10 @@ class Backbone(nn.Module):
         return InputAdapter(source, self.input_spec)
 
     def weights_info(self) -> dict:
+        from adlib.paths import portable_path
+
         return {"name": self.name, "source": self.weights_source, "sha256": self.weights_sha256,
-                "file": self.weights_file}
+                "file": portable_path(self.weights_file)}
 
     def extra_repr(self) -> str:
         return (f"name={self.name!r}, layers={self.layers}, channels={self.channels}, "

@@ -72,7 +72,8 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     on_gpu_cache, num_workers = resolve_batch_policy(train_data, dev, on_gpu_cache, num_workers)
     n = len(train_data)
     spe = steps_per_epoch(n, batch_size, drop_last)
-    total = int(steps) if steps is not None else int(epochs) * spe
+    training_free = bool(getattr(method, "training_free", False))  # e.g. knn: on_fit_start builds its memory
+    total = 0 if training_free else int(steps) if steps is not None else int(epochs) * spe
     if eval_every is None:
         eval_every = selector.default_eval_every(spe, total)
     callbacks = list(callbacks or [])
@@ -85,7 +86,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
                          progress=progress)
     ctx = FitContext(dev, amp_dtype, cl, total, spe, batch_size, train_data, val_data, source, calibration_data)
     method.on_fit_start(ctx)
-    optimizer, scheduler, interval = configure_optimizer(method, total, spe)
+    optimizer, scheduler, interval = (None, None, "step") if training_free else configure_optimizer(method, total, spe)
     scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype == torch.float16 and dev.type == "cuda")
     ckpt = Checkpointer(checkpoint_dir, {"seed": int(seed), "batch_size": int(batch_size), "n_train": n,
                                          "drop_last": bool(drop_last), "grad_accum": int(grad_accum),

@@ -121,7 +121,9 @@ def timings_from(fit=None, evaluation=None, **more) -> dict:
 def data_info(name: str, root=None, split_seed: int | None = None, **splits) -> dict:
     """``data`` section; ``splits``: datasets by split name (their ``counts()`` or length are recorded)."""
     counts = {k: (ds.counts() if hasattr(ds, "counts") else {"n": len(ds)}) for k, ds in splits.items()}
-    return {"name": name, "root": str(root) if root is not None else None, "split_seed": split_seed, "counts": counts}
+    from adlib.paths import portable_path
+
+    return {"name": name, "root": portable_path(root), "split_seed": split_seed, "counts": counts}
 
 
 # -- validation ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ class RDConfig:
 
     backbone: str = "wide_resnet50_2"
     weights: str = "auto"  # "auto" | path to a checkpoint | "random" (explicitly untrained teacher)
+    layers: tuple[int, int, int] | None = None  # teacher stages tapped (None: the registry's, 1-2-3 = strides 4/8/16)
     lr: float = 0.005
     betas: tuple[float, float] = (0.5, 0.999)  # not anomalib's (0.5, 0.99)
     loss_mode: str = "flatten"  # code: one cosine per flattened map; "per_pixel" = paper Eq. 3
@@ -82,7 +83,8 @@ class ReverseDistillation(AnomalyMethod):
             raise ValueError(f"synthetic_input must be one of {SYNTHETIC_INPUTS}, got {config.synthetic_input!r}")
         if not 0.0 <= config.synthetic_probability <= 1.0:
             raise ValueError(f"synthetic_probability must be in [0, 1], got {config.synthetic_probability}")
-        self.teacher = build_backbone(config.backbone, weights=config.weights, trainable=False)
+        layers = None if config.layers is None else tuple(int(i) for i in config.layers)
+        self.teacher = build_backbone(config.backbone, layers=layers, weights=config.weights, trainable=False)
         channels = tuple(self.teacher.channels)
         if len(channels) != 3:
             raise ValueError(f"RD needs a teacher with three levels, {config.backbone} gives {len(channels)}")

@@ -1,0 +1,250 @@
+"""The MTD teacher study of issue 21: run its cells in priority order, then write the report.
+
+    python tools/fidelity_study.py run --profile gpu --workers 8 --out runs/fidelity [--deadline-s 480]
+    python tools/fidelity_study.py report --profile gpu --runs runs/fidelity [--runs more/] --out docs/results
+
+The study's axes are the tables in ``docs/results/fidelity_mtd/tables/`` (one factor at a time around
+a base: Lite0, strides 4-8-16, 128 px, ReLU-ended decoder, 80 epochs on a GPU / 20 on a CPU). ``run``
+expands them (equal cells of different tables are one run), skips cells whose results exist, and
+starts the rest in :data:`PRIORITY` order, cheapest first within a group, seeds together — so a
+time-limited machine leaves the most informative cells done. ``--deadline-s``: no cell starts after
+this many seconds, and running ones are killed at it (they leave no file, and are listed as not run).
+``report`` reads every results file found, writes ``fidelity_mtd.{json,md,png}`` with mean ± std over
+seeds per row, and lists the cells not run with their cost estimated from the runs that finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+TABLES = HERE / "docs" / "results" / "fidelity_mtd" / "tables"
+# which table's cells start first (the base cells are in every table and run with the first)
+PRIORITY = ("decoder", "epochs:20", "knn", "levels", "teacher", "size:192", "epochs:160", "size:256")
+METRICS = ("image_auroc", "pixel_auroc", "aupro")
+BASE = {"backbone": "efficientnet_lite0", "layers": None, "decoder_out_act": "relu", "image_size": 128}
+
+
+def load_cells(profile: str, tables: list[str] | None = None) -> list[tuple[str, object]]:
+    """``[(table name, Cell)]`` of the study tables (all, or those named) for ``profile``."""
+    from adlib.reproduce.grid import expand
+    from adlib.reproduce.schema import load_config
+
+    out = []
+    for path in sorted(TABLES.glob("*.yaml")):
+        if tables and path.stem not in tables:
+            continue
+        cfg = load_config(path)
+        out += [(str(cfg["table"]), c) for c in expand(cfg, profile)]
+    return out
+
+
+def cost_units(cell) -> float:
+    """Relative training cost: (size / 128)² × epochs / 80 (a Lite2 teacher ~1.5×; kNN ~0.05)."""
+    size, epochs = cell.run.get("image_size", 128), cell.run.get("epochs") or 80
+    if cell.method == "knn":
+        return 0.05 * (size / 128) ** 2
+    teacher = {"efficientnet_lite1": 1.25, "efficientnet_lite2": 1.5}.get(cell.config.get("backbone"), 1.0)
+    return (size / 128) ** 2 * epochs / 80 * teacher
+
+
+def _group(table: str, cell) -> int:
+    for i, key in enumerate(PRIORITY):
+        name, _, value = key.partition(":")
+        if name == table and (not value or str(cell.setting.get(name if name != "size" else "image_size")) == value):
+            return i
+    return len(PRIORITY)
+
+
+def ordered(cells: list[tuple[str, object]], output_dir) -> list:
+    """Unique cells (by results path), in priority order; each path's best (lowest) group wins."""
+    best: dict[str, tuple[int, object]] = {}
+    for table, cell in cells:
+        key = str(cell.results_path(output_dir))
+        g = _group(table, cell)
+        if key not in best or g < best[key][0]:
+            best[key] = (g, cell)
+    return [c for _, c in sorted(best.values(), key=lambda gc: (gc[0], cost_units(gc[1]), gc[1].tag, gc[1].run["seed"]))]
+
+
+def run(args) -> int:
+    import multiprocessing
+
+    from adlib.reproduce.grid import _cell_process, _process_outcome
+
+    t0 = time.monotonic()
+    todo = [c for c in ordered(load_cells(args.profile, args.tables), args.out) if not c.results_path(args.out).is_file()]
+    missing = todo[0].missing_inputs() if todo else None
+    if missing:
+        print(f"not run: {missing}", file=sys.stderr)
+        return 1
+    print(f"{len(todo)} cells to run, {sum(map(cost_units, todo)):.1f} cost units", flush=True)
+    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    running, done = {}, 0
+    late = lambda: args.deadline_s is not None and time.monotonic() - t0 > args.deadline_s  # noqa: E731
+    try:
+        while (todo and not late()) or running:
+            while todo and len(running) < args.workers and not late():
+                cell = todo.pop(0)
+                proc = ctx.Process(target=_cell_process, args=(cell, args.out, threads, {}))
+                proc.start()
+                running[proc] = cell
+            time.sleep(0.2)
+            for proc, cell in list(running.items()):
+                if proc.is_alive() and not late():
+                    continue
+                if proc.is_alive():
+                    proc.kill()
+                proc.join()
+                del running[proc]
+                status = _process_outcome(cell, args.out, proc.exitcode, None) if proc.exitcode != -9 else "killed at the deadline"
+                done += status == "done"
+                print(f"[{time.monotonic() - t0:6.0f} s] {cell.tag} seed{cell.run['seed']}: {status}", flush=True)
+    finally:
+        for proc in running:
+            proc.kill()
+            proc.join()
+    print(f"{done} cells done in {time.monotonic() - t0:.0f} s; {len(todo)} not started", flush=True)
+    return 0
+
+
+def _results(runs: list[str]) -> dict[str, dict]:
+    """``{tag/seed: results}`` of every results file under the ``runs`` folders."""
+    out = {}
+    for root in runs:
+        for path in Path(root).glob("fidelity_mtd/**/results.json"):
+            try:
+                r = json.loads(path.read_text())
+            except ValueError:
+                print(f"skipped unreadable {path}", file=sys.stderr)
+                continue
+            out[f"{path.parent.parent.name}/{path.parent.name}"] = r
+    return out
+
+
+def _mean_std(values: list[float]) -> dict:
+    vals = [100 * v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": round(statistics.fmean(vals), 2), "std": round(statistics.stdev(vals), 2) if len(vals) > 1 else None,
+            "n": len(vals), "values": [round(v, 2) for v in vals]}
+
+
+def _fmt(ms: dict | None) -> str:
+    if not ms or ms["mean"] is None:
+        return "—"
+    sd = f" ± {ms['std']:.1f}" if ms["std"] is not None else ""
+    return f"{ms['mean']:.1f}{sd} ({ms['n']})"
+
+
+def report(args) -> int:
+    cells = load_cells(args.profile, args.tables)
+    res = _results(args.runs)
+    rows: dict[tuple, dict] = {}
+    secs_per_unit = []
+    for table, cell in cells:
+        value = cell.setting.get("image_size" if table == "size" else table if table != "teacher" else "backbone")
+        if table in ("levels",):
+            value = cell.setting.get("layers")
+        if table == "decoder":
+            value = cell.setting.get("decoder_out_act")
+        if table == "knn":
+            value = f"{cell.config.get('backbone', 'efficientnet_lite0')} / {cell.setting.get('layers') or 'default levels'} / {cell.run['image_size']} px"
+        key = (table, json.dumps(value), cell.method)
+        row = rows.setdefault(key, {"table": table, "value": value, "method": cell.method, "tag": cell.tag,
+                                    "seeds_done": [], "seeds_missing": [], "metrics": {}, "cost_units": cost_units(cell)})
+        r = res.get(f"{cell.tag}/seed{cell.run['seed']}")
+        if r is None:
+            row["seeds_missing"].append(cell.run["seed"])
+            continue
+        row["seeds_done"].append(cell.run["seed"])
+        for m in METRICS:
+            row["metrics"].setdefault(m, []).append((r["metrics"].get(m) or {}).get("value"))
+        row.setdefault("weights", r["weights"].get("source"))
+        row.setdefault("device", r["env"].get("gpu_name") or r["env"].get("cpu_model") or r["env"].get("device"))
+        row.setdefault("train_s", []).append(r["timings"].get("train_s"))
+        if cell.method != "knn" and r["timings"].get("train_s"):
+            secs_per_unit.append(r["timings"]["train_s"] / cost_units(cell))
+    spu = statistics.median(secs_per_unit) if secs_per_unit else None
+    for row in rows.values():
+        row["metrics"] = {m: _mean_std(v) for m, v in row["metrics"].items()}
+        row["estimated_s_missing"] = round(spu * row["cost_units"] * len(row["seeds_missing"])) \
+            if spu and row["method"] != "knn" and row["seeds_missing"] else None
+    out = Path(args.out)
+    doc = {"study": "MTD teacher study (issue 21)", "profile": args.profile, "base": BASE,
+           "tables": str(TABLES.relative_to(HERE)), "seconds_per_cost_unit": spu,
+           "rows": sorted(rows.values(), key=lambda r: (r["table"], str(r["value"]), r["method"]))}
+    from adlib.fileio import atomic_write_text
+
+    atomic_write_text(out / "fidelity_mtd.json", json.dumps(doc, indent=1, default=str))
+    atomic_write_text(out / "fidelity_mtd_table.md", markdown(doc))
+    figure(doc, out / "fidelity_mtd.png")
+    print(markdown(doc))
+    return 0
+
+
+def markdown(doc: dict) -> str:
+    lines = ["| axis | value | method | image AUROC | pixel AUROC | AU-PRO | seeds not run (est. s) |", "|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        miss = f"{r['seeds_missing']} ({r['estimated_s_missing']})" if r["seeds_missing"] else ""
+        lines.append(f"| {r['table']} | {r['value']} | {r['method']} | " +
+                     " | ".join(_fmt(r["metrics"].get(m)) for m in METRICS) + f" | {miss} |")
+    return "\n".join(lines) + "\n"
+
+
+def figure(doc: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = [t for t in ("teacher", "levels", "size", "epochs", "decoder") if any(r["table"] == t for r in doc["rows"])]
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables), 3.2), sharey=True, squeeze=False)
+    for ax, t in zip(axes[0], tables):
+        rows = [r for r in doc["rows"] if r["table"] == t]
+        values = list(dict.fromkeys(str(r["value"]) for r in rows))
+        for j, method in enumerate(("rd", "mrkd", "knn")):
+            pts = [(values.index(str(r["value"])), r["metrics"].get("image_auroc")) for r in rows if r["method"] == method]
+            pts = [(x, ms) for x, ms in pts if ms and ms["mean"] is not None]
+            if pts:
+                ax.errorbar([x + 0.1 * (j - 1) for x, _ in pts], [ms["mean"] for _, ms in pts],
+                            yerr=[ms["std"] or 0 for _, ms in pts], fmt="o", capsize=3, label=method)
+        ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "") for v in values], rotation=20)
+        ax.set_title(t)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("image AUROC (%) — mean ± std over seeds")
+    axes[0][0].legend()
+    fig.suptitle("MTD: what the teacher setting does (one factor at a time around the base)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--profile", default="gpu")
+    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--out", default="runs/fidelity")
+    r.add_argument("--deadline-s", type=float, default=None)
+    p = sub.add_parser("report")
+    p.add_argument("--profile", default="gpu")
+    p.add_argument("--runs", nargs="+", default=["runs/fidelity"])
+    p.add_argument("--out", default="docs/results")
+    for sp in (r, p):
+        sp.add_argument("--tables", nargs="+", default=None, help="only these study tables (default: all)")
+    args = ap.parse_args(argv)
+    return run(args) if args.cmd == "run" else report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
