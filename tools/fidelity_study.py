@@ -81,10 +81,12 @@ def run(args) -> int:
 
     t0 = time.monotonic()
     todo = [c for c in ordered(load_cells(args.profile, args.tables), args.out) if not c.results_path(args.out).is_file()]
-    missing = todo[0].missing_inputs() if todo else None
-    if missing:
-        print(f"not run: {missing}", file=sys.stderr)
-        return 1
+    absent = {c.tag: m for c in todo if (m := c.missing_inputs()) is not None}
+    for tag, why in absent.items():
+        print(f"not run: {tag}: {why}", file=sys.stderr)
+    todo = [c for c in todo if c.tag not in absent]
+    if not todo:
+        return 1 if absent else 0
     print(f"{len(todo)} cells to run, {sum(map(cost_units, todo)):.1f} cost units", flush=True)
     ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     threads = max(1, (os.cpu_count() or 1) // args.workers)
