@@ -485,9 +485,12 @@ def test_fetch_idempotent_and_manual_file(serve_dataset, server, tmp_path):
     state = json.loads((root / ".adlib/dtd.json").read_text())
     assert state["complete"] and state["files"]["dtd-r1.0.1.tar.gz"]["sha256"] == sha(blobs["dtd-r1.0.1.tar.gz"])
     n = len(server.requests)
-    (out / "banded/banded_0001.jpg").unlink()
+    stamp = (out / "zigzagged/zigzagged_0001.jpg").stat().st_mtime_ns
     assert fetch("dtd", root, progress=False) == out  # marker: no network, no re-extraction
-    assert len(server.requests) == n and not (out / "banded/banded_0001.jpg").exists()
+    assert len(server.requests) == n and (out / "zigzagged/zigzagged_0001.jpg").stat().st_mtime_ns == stamp
+    (out / "banded/banded_0001.jpg").unlink()  # damaged: found by the file list, restored from the kept archive
+    assert fetch("dtd", root, progress=False) == out
+    assert len(server.requests) == n and (out / "banded/banded_0001.jpg").is_file()
     # a file put in place by hand is used offline, without any request
     root2 = tmp_path / "manual"
     root2.mkdir()

@@ -26,7 +26,8 @@ from adlib.fileio import torch_load
 
 from .registry import TeacherSpec, hash_prefix
 
-__all__ = ["WeightsError", "WeightsUnavailableError", "WeightsIntegrityError", "WeightsMismatchError", "WeightsFileError",
+__all__ = ["WeightsError", "WeightsUnavailableError", "WeightsIntegrityError", "WeightsMismatchError",
+           "WeightsFileError",
            "ResolvedWeights", "locate_weights", "resolve_weights", "search_dirs", "file_sha256", "read_state_dict",
            "to_timm_keys", "select_for", "offline"]
 

@@ -15,6 +15,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from adlib.fileio import atomic_write_text
 
-from . import sources
+from . import prepared, sources
 from .archive import UnsafeArchiveError, extract_archive  # noqa: F401  (re-exported)
 from .errors import DownloadError
 
@@ -227,6 +228,21 @@ def download_file(url, dest, sha256=None, md5=None, resume=True, progress=True, 
     return dest
 
 
+def _load_state(sp: Path) -> dict:
+    """The download record (``{}`` if none; an unreadable one is set aside and redone)."""
+    if not sp.is_file():
+        return {}
+    try:
+        state = json.loads(sp.read_text())
+        if isinstance(state, dict):
+            return state
+    except (OSError, ValueError):
+        pass
+    warnings.warn(f"{sp} is unreadable; it is kept as {sp.name}.bad and the dataset is checked again")
+    os.replace(sp, sp.with_name(sp.name + ".bad"))
+    return {}
+
+
 def _state_path(root: Path, name: str) -> Path:
     return root / STATE_DIR / f"{name}.json"
 
@@ -269,17 +285,23 @@ def fetch(name, root, offline=None, keep_archive=True, progress=True, prepare=No
     kwargs = dict(prepare_kwargs or {})
     out = root / src.dataset_dir
     sp = _state_path(root, src.name)
-    state = json.loads(sp.read_text()) if sp.is_file() else {}
-    if state.get("complete") and out.exists() and state.get("prepare_kwargs", {}) == kwargs and not force:
+    state = _load_state(sp)
+    listed = prepare is None and out.is_dir() and prepared.read_manifest(out) is not None
+    damaged = listed and prepared.problem(out) is not None  # extracted earlier, files gone since: redo
+    if state.get("complete") and out.exists() and state.get("prepare_kwargs", {}) == kwargs and not force \
+            and not damaged:
+        if prepare is None and not listed:
+            prepared.write_manifest(out, dataset=src.name)  # recorded complete by an older adlib
         return out
     state.update(dataset=src.name, complete=False)
+    old_list = None  # the extracted tree's file list, set aside while extracting
     state.setdefault("files", {})
     extracted = state.get("extracted", [])
     used, missing = [], []
     for f in sorted(src.files, key=lambda f: not f.extract):  # archives first, then loose files
         places = list(dict.fromkeys([root / f.subdir / f.name, root / src.extract_to / f.name]))
         path = next((p for p in places if p.is_file()), None)
-        if f.extract and not state.get("extracting") and tree_complete(src, root) and (
+        if f.extract and not state.get("extracting") and not damaged and tree_complete(src, root) and (
                 path is None or (f.name in extracted and not force)):
             continue  # already unpacked by an earlier run, or extracted by hand
         if path is not None:
@@ -297,6 +319,9 @@ def fetch(name, root, offline=None, keep_archive=True, progress=True, prepare=No
             used.append(path)
             state["extracting"] = f.name
             _save_state(root, src.name, state)
+            if old_list is None:  # no file list while the tree is being written
+                old_list = (prepared.read_manifest(out) or {}).get("files", {})
+                (out / prepared.MANIFEST).unlink(missing_ok=True)
             target = root / src.extract_to
             if f.top_dir and zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as zf:
@@ -317,6 +342,8 @@ def fetch(name, root, offline=None, keep_archive=True, progress=True, prepare=No
                             f"the archive may be incomplete or of another version")
     if prepare is not None:
         out = Path(prepare(root / src.extract_to, root, progress=progress, **kwargs))
+    elif old_list is not None or prepared.read_manifest(out) is None:
+        prepared.write_manifest(out, dataset=src.name, keep_missing=old_list)
     if not keep_archive:
         for p in used:
             p.unlink(missing_ok=True)
