@@ -249,3 +249,15 @@ def test_gz_poc_is_really_small_and_would_escape_realpath(tmp_path):
         names = tf.getnames()
     assert len(names) == 35 and 16 * 248 + 255 > os.pathconf("/", "PC_PATH_MAX")
     assert len(gzip.compress(arc.read_bytes())) < 4096
+
+
+def test_write_failures_and_space_name_the_member(box, monkeypatch):
+    long = "n" * 300 + ".png"  # longer than NAME_MAX
+    with pytest.raises(DownloadError, match=f"cannot write member '{long}'.*then run again"):
+        extract_archive(make_tar(box.arcs / "long.tar", [(long, F, b"x")]), box.dest, progress=False)
+    zarc = make_zip(box.arcs / "big.zip", [("a.bin", F, b"x" * 1000)])
+    monkeypatch.setattr("shutil.disk_usage", lambda p: type("U", (), {"free": 10})())
+    with pytest.raises(DownloadError, match="big.zip unpacks to .* GB but .* free; free some space"):
+        extract_archive(zarc, box.dest, progress=False)
+    assert not (box.dest / "a.bin").exists()
+    box.check()
