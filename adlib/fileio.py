@@ -58,3 +58,32 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     import torch
 
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def torch_load(path: str | os.PathLike, error: type[Exception] = ValueError, hint: str = "", map_location="cpu"):
+    """``torch.load(path, weights_only=True)``; a file that cannot be read raises one ``error`` naming it.
+
+    The message says why (empty, truncated or damaged, not a checkpoint, or holding Python objects,
+    which are refused: no code from a file is ever run) and ends with ``hint`` (what to do).
+    """
+    import re
+
+    import torch
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise error(f"cannot read {path}: the file is empty (an interrupted download or copy?). {hint}".rstrip())
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- torch raises RuntimeError, EOFError, UnpicklingError, ...
+        text = str(exc)
+        code = re.search(r"GLOBAL ([\w.]+)", text)
+        if code:
+            why = (f"it holds Python objects ({code.group(1)}) besides tensors; they are refused, since loading them "
+                   "could run code (weights_only=True)")
+        elif "Weights only load failed" in text or "central directory" in text or isinstance(exc, EOFError):
+            why = "it is truncated, damaged or not a PyTorch file"
+        else:
+            first = (text.splitlines() or [""])[0][:200]
+            why = f"it is damaged or not a PyTorch checkpoint ({type(exc).__name__}: {first})"
+        raise error(f"cannot read {path}: {why}. {hint}".rstrip()) from None

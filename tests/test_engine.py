@@ -419,3 +419,15 @@ def test_environment_records_what_decides_cpu_rounding():
     assert environment_report("cpu")["torch_threads"] == before
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert env["cpu_model"] is None or isinstance(env["cpu_model"], str) and env["cpu_model"]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not_adlib"])
+def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
+    """A damaged last.pt / best.pt: one error naming it and what to do, not a raw torch traceback."""
+    path = tmp_path / "last.pt"
+    torch.save({"format": "x", "w": torch.zeros(100)}, path)
+    raw = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": raw[: len(raw) // 2], "not_adlib": raw}[damage])
+    with pytest.raises(ValueError, match="Delete it") as err:
+        load_checkpoint(path)
+    assert str(path) in str(err.value)

@@ -96,16 +96,28 @@ def test_interrupted_preparation_is_never_used(tmp_path, monkeypatch):
     assert incomplete_mtd(out) is None
     victim = next((out / "test" / "crack").iterdir())
     victim.unlink()  # damaged afterwards (or an older, unprotected interrupted run)
-    assert "holds 1 images but split.json lists 2" in incomplete_mtd(out)
+    assert f"1 of its 31 files are missing, e.g. {victim}" in incomplete_mtd(out)
     monkeypatch.setattr(catalog, "shared_mtd_raw", lambda: None)  # no raw copy: a clear error, no silent use
-    with pytest.raises(DatasetNotFoundError, match="incomplete.*test/crack holds 1 images"):
+    with pytest.raises(DatasetNotFoundError, match="incomplete or damaged.*test/crack.*adlib data prepare"):
         catalog.open_dataset("mtd", "mtd", "test", root=tmp_path / "data", image_size=16)
     monkeypatch.setattr(catalog, "shared_mtd_raw", lambda: src)  # raw copy present: prepared again
-    test = catalog.open_dataset("mtd", "mtd", "test", root=tmp_path / "data", image_size=16)
+    with pytest.warns(UserWarning, match="preparing it again"):
+        test = catalog.open_dataset("mtd", "mtd", "test", root=tmp_path / "data", image_size=16)
     assert test.counts()["crack"] == 2 and incomplete_mtd(out) is None
+    assert json.loads((out / "split.json").read_text())["params"]["size"] == 16  # redone with its own settings
+    (out / "split.json").unlink()  # part of the file list: redone by prepare_mtd too
+    assert "split.json" in incomplete_mtd(out)
+    prepare_mtd(src, tmp_path / "data", size=16, progress=False)
+    assert incomplete_mtd(out) is None
     (out / "split.json").unlink()
+    (out / ".adlib_manifest.json").unlink()  # neither list: not recognisably ours, never deleted
     with pytest.raises(FileExistsError, match="no split.json"):
         prepare_mtd(src, tmp_path / "data", size=16, progress=False)
+    # a killed preparation's hidden folder is cleaned up by the next one once its process is gone
+    stale = tmp_path / "data" / ".mtd.partial-999999999-0123abcd"
+    stale.mkdir()
+    prepare_mtd(src, tmp_path / "data", size=16, progress=False, overwrite=True)
+    assert not stale.exists() and sorted(p.name for p in (tmp_path / "data").iterdir()) == ["mtd"]
 
 
 def test_prepare_mtd_bad_input(tmp_path):

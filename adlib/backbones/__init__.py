@@ -14,11 +14,11 @@ on request. Otherwise :class:`WeightsUnavailableError` says which file to put wh
 from .backbone import Backbone, InputAdapter, build_backbone
 from .registry import TEACHERS, BackboneSpec, TeacherSpec, backbone_names, get_spec, register_backbone
 from .teacher import Teacher, build_teacher, imagenet_classifier
-from .weights import (ResolvedWeights, WeightsError, WeightsIntegrityError, WeightsMismatchError,
+from .weights import (ResolvedWeights, WeightsError, WeightsFileError, WeightsIntegrityError, WeightsMismatchError,
                       WeightsUnavailableError, file_sha256, resolve_weights, search_dirs)
 
 __all__ = ["TEACHERS", "Backbone", "BackboneSpec", "InputAdapter", "TeacherSpec", "backbone_names", "build_backbone",
            "get_spec", "register_backbone", "Teacher", "build_teacher",
-           "imagenet_classifier", "ResolvedWeights", "WeightsError", "WeightsIntegrityError",
+           "imagenet_classifier", "ResolvedWeights", "WeightsError", "WeightsFileError", "WeightsIntegrityError",
            "WeightsMismatchError", "WeightsUnavailableError", "file_sha256", "resolve_weights",
            "search_dirs"]

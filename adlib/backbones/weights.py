@@ -22,9 +22,12 @@ from pathlib import Path
 
 import torch
 
+from adlib.fileio import torch_load
+
 from .registry import TeacherSpec, hash_prefix
 
 __all__ = ["WeightsError", "WeightsUnavailableError", "WeightsIntegrityError", "WeightsMismatchError",
+           "WeightsFileError",
            "ResolvedWeights", "locate_weights", "resolve_weights", "search_dirs", "file_sha256", "read_state_dict",
            "to_timm_keys", "select_for", "offline"]
 
@@ -43,6 +46,10 @@ class WeightsIntegrityError(WeightsError, ValueError):
 
 class WeightsMismatchError(WeightsError, ValueError):
     """The checkpoint's tensors do not fit the model (missing keys or wrong shapes)."""
+
+
+class WeightsFileError(WeightsError, ValueError):
+    """The checkpoint file cannot be read (empty, truncated, not a checkpoint, or holding code)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,9 @@ def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> R
         return ResolvedWeights("random (requested)", None, None)
     if not (isinstance(weights, str) and weights == "auto"):
         p = Path(weights).expanduser()
+        if p.is_dir():
+            raise WeightsUnavailableError(f"weights={str(p)!r} is a folder; pass the checkpoint file in it "
+                                          "(or 'auto' / 'random')")
         if not p.is_file():
             raise WeightsUnavailableError(f"weights file {p} does not exist "
                                           "(weights must be 'auto', 'random' or a checkpoint path)")
@@ -200,17 +210,23 @@ def resolve_weights(spec: TeacherSpec, weights: str | os.PathLike = "auto") -> R
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict from ``.pth``/``.safetensors``; unwraps ``state_dict``/``model`` and ``module.``."""
     path = Path(path)
+    hint = (f"Delete {path} and download it again (weights='auto' fetches the registry checkpoint), or pass "
+            "another file")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
-        sd = load_file(str(path))
+        try:
+            sd = load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 -- SafetensorError, OSError, ...
+            raise WeightsFileError(f"cannot read {path}: not a valid safetensors file ({exc}). {hint}") from None
     else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        sd = torch_load(path, WeightsFileError, hint)
     for key in ("state_dict", "model", "state_dict_ema"):
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]
             break
-    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise WeightsMismatchError(f"{path}: not a state dict of tensors")
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        what = "an empty dict" if isinstance(sd, dict) and not sd else type(sd).__name__
+        raise WeightsFileError(f"{path}: holds {what}, not a state dict of tensors. {hint}")
     if all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     return dict(sd)
@@ -244,14 +260,20 @@ def to_timm_keys(sd: dict, spec: TeacherSpec, template_fn: Callable[[], dict],
 
 
 def select_for(model: torch.nn.Module, sd: dict, origin: str = "checkpoint") -> dict:
-    """The tensors ``model`` needs (drops fc/classifier/later stages); missing keys are an error."""
+    """The tensors ``model`` needs (drops fc/classifier/later stages); missing keys, other shapes and
+    NaN/inf values are an error naming the file."""
     target = model.state_dict()
+    hint = "it is not a checkpoint of this model: pass the right file (or weights='auto')"
     missing = [k for k in target if k not in sd]
     if missing:
-        raise WeightsMismatchError(f"{origin}: {len(missing)} keys missing for the model, e.g. {missing[:5]}")
+        raise WeightsMismatchError(f"{origin}: {len(missing)} keys missing for the model, e.g. {missing[:5]}; {hint}")
     bad = [k for k in target if tuple(sd[k].shape) != tuple(target[k].shape)]
     if bad:
         k = bad[0]
         raise WeightsMismatchError(f"{origin}: {k} has shape {tuple(sd[k].shape)}, model expects "
-                                   f"{tuple(target[k].shape)}")
+                                   f"{tuple(target[k].shape)}; {hint}")
+    nonfinite = [k for k in target if sd[k].is_floating_point() and not bool(torch.isfinite(sd[k]).all())]
+    if nonfinite:
+        raise WeightsMismatchError(f"{origin}: {len(nonfinite)} tensors hold NaN or inf, e.g. {nonfinite[:3]}; the "
+                                   "file is damaged: delete it and download it again")
     return {k: sd[k] for k in target}

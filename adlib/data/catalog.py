@@ -31,6 +31,38 @@ def dataset_root(name: str, root: str | os.PathLike | None = None) -> Path:
     return base / sub if sub else base
 
 
+def _check_prepared(dataset: str, category: str, where: Path, root: Path) -> None:
+    """A VisA category, or a tree ``fetch`` extracted, must match its file list (issue 14: never
+    use half a dataset): redone from the raw copy / archive, else a clear error. A tree put in
+    place by hand (no file list, no download record) is used as it is."""
+    from . import prepared, sources
+    from .download import STATE_DIR, fetch
+
+    script = f"`python data_scripts/download_{dataset}.py --root {root}`"
+    if dataset == "visa":
+        csv = root / "visa_raw" / "split_csv" / "1cls.csv"
+        if not (where / category).is_dir() and not csv.is_file():
+            return  # not converted, no raw copy: VisA's own error says what to do
+        from .visa import convert_visa
+
+        redo = (lambda: convert_visa(csv.parents[1], where, split_csv=csv, categories=category, progress=False)) \
+            if csv.is_file() else None
+        prepared.ensure(where / category, redo, f"VisA {category}", f"Convert it again: run {script} "
+                        f"(or delete {where / category})")
+        return
+    src = sources.SOURCES.get(dataset)
+    if src is None or src.prepare is not None:
+        return
+    base = root / src.dataset_dir
+    if not (base / prepared.MANIFEST).is_file() and not (root / STATE_DIR / f"{src.name}.json").is_file():
+        return  # extracted by hand: used as it is
+    under = {"btad": lambda c: f"{int(c):02d}", "dagm": lambda c: f"Class{int(c)}"}.get(dataset, str)(category) \
+        if category.isdigit() else category
+    prepared.ensure(base, lambda: fetch(dataset, root, offline=True, progress=False), src.title,
+                    f"Run {script} again: it extracts the archive anew or says which file to get "
+                    f"(or delete {base} and run it)", under=under)
+
+
 def open_dataset(dataset: str, category: str, split: str = "train", root: str | os.PathLike | None = None,
                  synthetic_size: int | None = None, **kwargs) -> AnomalyDataset:
     """A split of one category of a named dataset (or of a folder path in the MVTec layout).
@@ -47,6 +79,10 @@ def open_dataset(dataset: str, category: str, split: str = "train", root: str | 
 
             return MVTecAD(path, category, split, **kwargs)
         raise DatasetNotFoundError(f"unknown dataset {dataset!r}: use one of {DATASETS} or a folder in the MVTec layout")
+    name = str(category)
+    if not name or name in (".", "..") or any(c in name for c in "/\\\x00"):
+        raise DatasetNotFoundError(f"category {category!r} of {dataset} is not a plain folder name (no '/', "
+                                   "'\\', '..'); pass one of the dataset's categories")
     where = dataset_root(dataset, root)
     if dataset == "synthetic":
         from .mvtec import MVTecAD
@@ -63,14 +99,13 @@ def open_dataset(dataset: str, category: str, split: str = "train", root: str | 
             return MVTecLOCO(where, category, split, **kwargs)
         return MVTecAD(where, category, split, **kwargs)
     if dataset == "mtd" and category == "mtd":
-        from .mtd import incomplete_mtd, prepare_mtd
+        from .mtd import ensure_mtd
 
-        problem = incomplete_mtd(where / category) if (where / category).is_dir() else "missing"
-        if problem is not None and shared_mtd_raw() is not None:  # prepare, or redo an interrupted preparation
-            prepare_mtd(shared_mtd_raw(), where, size=256, progress=False, overwrite=problem != "missing")
-        elif problem not in (None, "missing"):
-            raise DatasetNotFoundError(f"MTD at {where / category} is incomplete: {problem}. Prepare it again: "
-                                       f"`adlib data prepare --root {where}` (or delete the folder)")
+        raw = shared_mtd_raw() or next((p for p in [where / "mtd_raw"] if p.is_dir()), None)
+        if (where / category).is_dir() or raw is not None:  # prepare, or redo an interrupted preparation
+            ensure_mtd(where, raw)
+    else:
+        _check_prepared(dataset, str(category), where, Path(root).expanduser() if root is not None else data_root())
     hint = f"run `python data_scripts/download_{dataset}.py --root {data_root() if root is None else root}`"
     if not where.is_dir():
         raise DatasetNotFoundError(f"{dataset} not found at {where}; {hint}")

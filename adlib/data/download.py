@@ -12,10 +12,10 @@ import http.client
 import json
 import os
 import re
-import tarfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -23,17 +23,14 @@ from tqdm.auto import tqdm
 
 from adlib.fileio import atomic_write_text
 
-from . import sources
-from .errors import DataError
+from . import prepared, sources
+from .archive import UnsafeArchiveError, extract_archive  # noqa: F401  (re-exported)
+from .errors import DownloadError
 
 CHUNK = 1 << 20
 OFFLINE_ENV = "ADLIB_OFFLINE"
 STATE_DIR = ".adlib"
 USER_AGENT = "adlib-downloader/0.1 (python urllib)"
-
-
-class DownloadError(DataError):
-    """A download, verification or extraction failed."""
 
 
 class DownloadUnavailableError(DownloadError):
@@ -42,10 +39,6 @@ class DownloadUnavailableError(DownloadError):
 
 class ChecksumError(DownloadError):
     """A file does not match its published checksum (kept as ``<name>.corrupt``)."""
-
-
-class UnsafeArchiveError(DownloadError):
-    """An archive member would land outside the destination, or is a link/device file."""
 
 
 class _Interrupted(Exception):
@@ -93,35 +86,85 @@ def verify_file(path, sha256=None, md5=None, corrupt_as=None, progress=False) ->
     return got
 
 
-def _open(url: str, offset: int, timeout: float):
+def _open(url: str, offset: int, timeout: float, if_range: str | None = None):
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
+        if if_range:
+            headers["If-Range"] = if_range  # the server sends the whole file if it changed
     return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
 
 
-def _stream(url: str, part: Path, progress: bool, timeout: float) -> None:
-    offset = part.stat().st_size if part.exists() else 0
+def _sidecar(part: Path) -> Path:
+    """``<dest>.part.json``: what the server said about the file when the ``.part`` was started."""
+    return part.with_name(part.name + ".json")
+
+
+def _validators(headers) -> dict:
+    """The strong ETag and the Last-Modified date of a response (what ``If-Range`` may carry)."""
+    etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+    return {k: v for k, v in (("etag", etag if etag and not etag.startswith("W/") else None),
+                              ("last_modified", modified)) if v}
+
+
+def _read_sidecar(part: Path) -> dict:
     try:
-        resp = _open(url, offset, timeout)
+        meta = json.loads(_sidecar(part).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _content_range(resp) -> tuple[int, int, int] | None:
+    m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", (resp.headers.get("Content-Range") or "").strip())
+    return tuple(map(int, m.groups())) if m else None
+
+
+def _resumable(resp, offset: int, meta: dict) -> bool:
+    """A 206 answer continues our ``.part``: it starts at ``offset``, runs to the end of a file of
+    the recorded size, and carries the recorded ETag (when the server sends one)."""
+    rng, length = _content_range(resp), resp.headers.get("Content-Length")
+    if rng is None or rng[0] != offset or rng[1] != rng[2] - 1 or rng[0] > rng[1]:
+        return False
+    if length is not None and length.isdigit() and int(length) != rng[1] - rng[0] + 1:
+        return False
+    if meta.get("length") not in (None, rng[2]):
+        return False
+    now = _validators(resp.headers)
+    return not any(now.get(k) and meta.get(k) and now[k] != meta[k] for k in ("etag", "last_modified"))
+
+
+def _stream(url: str, part: Path, progress: bool, timeout: float, verifiable: bool = False) -> None:
+    """Download ``url`` into ``part``, resuming it only when the server proves it is the same file
+    (``If-Range`` with the validator recorded in the sidecar) or a checksum will tell (``verifiable``)."""
+    offset = part.stat().st_size if part.exists() else 0
+    meta = _read_sidecar(part) if offset else {}
+    validator = meta.get("etag") or meta.get("last_modified")
+    if offset and validator is None and not verifiable:
+        offset = 0  # nothing would tell a changed remote file: splicing two versions is worse than starting over
+    try:
+        resp = _open(url, offset, timeout, validator)
     except urllib.error.HTTPError as e:
         if e.code != 416 or not offset:
             raise
-        total = re.search(r"/(\d+)", e.headers.get("Content-Range", "") or "")
+        rng = re.search(r"/(\d+)", e.headers.get("Content-Range", "") or "")
         e.close()
-        if total and int(total.group(1)) == offset:
+        if rng and int(rng.group(1)) == offset and meta.get("length") in (None, offset):
             return  # the .part is already complete
-        part.unlink()
         offset, resp = 0, _open(url, 0, timeout)
-    start = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", "") or "")
-    if resp.status == 206 and not (offset and start and int(start.group(1)) == offset):
-        resp.close()  # a partial answer we did not ask for: start over without Range
+    if resp.status == 206 and not (offset and _resumable(resp, offset, meta)):
+        resp.close()  # a partial answer we cannot use (another range, size or version): start over
         offset, resp = 0, _open(url, 0, timeout)
-    elif resp.status != 206:
-        offset = 0  # the server ignored the Range request: start over
+    if resp.status != 206:
+        offset = 0  # the whole file (changed, or the server ignored Range)
+    if resp.status not in (200, 206) or (resp.status == 206 and not offset):
+        resp.close()
+        raise ValueError(f"the server answered HTTP {resp.status} {resp.reason!r} to a plain request for {url}")
     with resp:
         length = resp.headers.get("Content-Length")
-        total = offset + int(length) if length else None
+        total = offset + int(length) if length and length.isdigit() else None
+        if not offset:
+            atomic_write_text(_sidecar(part), json.dumps({"url": url, "length": total, **_validators(resp.headers)}))
         got = 0
         with open(part, "ab" if offset else "wb") as f, _bar(total, part.name[:-5], progress, offset) as bar:
             while True:
@@ -134,13 +177,16 @@ def _stream(url: str, part: Path, progress: bool, timeout: float) -> None:
                 f.write(chunk)
                 got += len(chunk)
                 bar.update(len(chunk))
-        if length is not None and got < int(length):
+        if total is not None and got < total - offset:
             raise _Interrupted(f"connection closed after {got} of {length} bytes")
 
 
 def download_file(url, dest, sha256=None, md5=None, resume=True, progress=True, timeout=60.0,
                   retries=2) -> Path:
-    """Download ``url`` to ``dest`` via ``dest.part`` (resumed with HTTP Range), verify, rename.
+    """Download ``url`` to ``dest`` via ``dest.part`` (resumed with HTTP Range + If-Range), verify, rename.
+
+    A ``.part`` is resumed only if the server confirms the file is unchanged (the ETag or
+    Last-Modified recorded in ``dest.part.json``), or if a checksum will catch a spliced file.
 
     Skips the download when ``dest`` exists and matches the checksums. A mismatch raises
     :class:`ChecksumError` and keeps the file as ``dest.corrupt``; no network (or
@@ -164,9 +210,10 @@ def download_file(url, dest, sha256=None, md5=None, resume=True, progress=True, 
     part = dest.with_name(dest.name + ".part")
     if part.exists() and not resume:
         part.unlink()
+        _sidecar(part).unlink(missing_ok=True)
     for attempt in range(retries + 1):
         try:
-            _stream(url, part, progress, timeout)
+            _stream(url, part, progress, timeout, verifiable=bool(sha256 or md5))
             break
         except _Interrupted as exc:
             if attempt == retries:
@@ -174,78 +221,26 @@ def download_file(url, dest, sha256=None, md5=None, resume=True, progress=True, 
             time.sleep(min(2.0 ** attempt, 10.0) * 0.5)
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             raise unavailable(f"{type(exc).__name__}: {exc}") from exc
+    _sidecar(part).unlink(missing_ok=True)
     if sha256 or md5:
         verify_file(part, sha256, md5, corrupt_as=dest.with_name(dest.name + ".corrupt"), progress=progress)
     os.replace(part, dest)
     return dest
 
 
-def _check_member(name: str, dest: str, kind: str = "file", link: str | None = None) -> None:
-    def inside(p: str) -> bool:
-        p = os.path.realpath(p)
-        return p == dest or p.startswith(dest + os.sep)
-
-    def unsafe(why):
-        return UnsafeArchiveError(f"refusing to extract {name!r}: {why} (destination {dest})")
-
-    for n, what in ((name, "path"), (link, "link target")):
-        if n is not None and (n.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", n)):
-            raise unsafe(f"absolute {what}")
-    if ".." in re.split(r"[\\/]+", name):
-        raise unsafe("'..' in path")
-    if kind == "dev":
-        raise unsafe("device file or fifo")
-    if not inside(os.path.join(dest, name)):
-        raise unsafe("it would land outside the destination")
-    if kind == "sym" and not inside(os.path.join(dest, os.path.dirname(name), link)):
-        raise unsafe(f"symlink to {link!r} points outside the destination")
-    if kind == "hard" and not inside(os.path.join(dest, link)):
-        raise unsafe(f"hard link to {link!r} points outside the destination")
-
-
-class _CountingReader:
-    def __init__(self, f, bar):
-        self.f, self.bar = f, bar
-
-    def read(self, n=-1):
-        b = self.f.read(n)
-        self.bar.update(len(b))
-        return b
-
-
-def extract_archive(archive, dest_dir, progress=True) -> Path:
-    """Safely extract a .tar/.tar.gz/.tgz/.tar.xz/.tar.bz2/.zip into ``dest_dir``; returns it.
-
-    Absolute paths, ``..``, links pointing outside and device files raise :class:`UnsafeArchiveError`
-    (tar also uses the ``data`` extraction filter when this Python has it).
-    """
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = os.path.realpath(dest_dir)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                _check_member(info.filename, dest)
-            with _bar(sum(i.file_size for i in infos), f"extracting {archive.name}", progress) as bar:
-                for info in infos:
-                    zf.extract(info, dest)
-                    bar.update(info.file_size)
-        return dest_dir
-    if not tarfile.is_tarfile(archive):
-        raise DownloadError(f"not a tar or zip archive: {archive}")
-    has_filter = hasattr(tarfile, "data_filter")
-    with open(archive, "rb") as raw, _bar(archive.stat().st_size, f"extracting {archive.name}", progress) as bar, \
-            tarfile.open(fileobj=_CountingReader(raw, bar), mode="r|*") as tf:
-        for m in tf:
-            kind = "dev" if m.isdev() else "sym" if m.issym() else "hard" if m.islnk() else "file"
-            _check_member(m.name, dest, kind, m.linkname if kind in ("sym", "hard") else None)
-            if has_filter:
-                tf.extract(m, dest, filter="data")
-            else:  # older Python: drop setuid/group/other-write bits ourselves
-                m.mode = 0o755 if m.isdir() else (m.mode | 0o600) & 0o755
-                tf.extract(m, dest)
-    return dest_dir
+def _load_state(sp: Path) -> dict:
+    """The download record (``{}`` if none; an unreadable one is set aside and redone)."""
+    if not sp.is_file():
+        return {}
+    try:
+        state = json.loads(sp.read_text())
+        if isinstance(state, dict):
+            return state
+    except (OSError, ValueError):
+        pass
+    warnings.warn(f"{sp} is unreadable; it is kept as {sp.name}.bad and the dataset is checked again")
+    os.replace(sp, sp.with_name(sp.name + ".bad"))
+    return {}
 
 
 def _state_path(root: Path, name: str) -> Path:
@@ -290,17 +285,23 @@ def fetch(name, root, offline=None, keep_archive=True, progress=True, prepare=No
     kwargs = dict(prepare_kwargs or {})
     out = root / src.dataset_dir
     sp = _state_path(root, src.name)
-    state = json.loads(sp.read_text()) if sp.is_file() else {}
-    if state.get("complete") and out.exists() and state.get("prepare_kwargs", {}) == kwargs and not force:
+    state = _load_state(sp)
+    listed = prepare is None and out.is_dir() and prepared.read_manifest(out) is not None
+    damaged = listed and prepared.problem(out) is not None  # extracted earlier, files gone since: redo
+    if state.get("complete") and out.exists() and state.get("prepare_kwargs", {}) == kwargs and not force \
+            and not damaged:
+        if prepare is None and not listed:
+            prepared.write_manifest(out, dataset=src.name)  # recorded complete by an older adlib
         return out
     state.update(dataset=src.name, complete=False)
+    old_list = None  # the extracted tree's file list, set aside while extracting
     state.setdefault("files", {})
     extracted = state.get("extracted", [])
     used, missing = [], []
     for f in sorted(src.files, key=lambda f: not f.extract):  # archives first, then loose files
         places = list(dict.fromkeys([root / f.subdir / f.name, root / src.extract_to / f.name]))
         path = next((p for p in places if p.is_file()), None)
-        if f.extract and not state.get("extracting") and tree_complete(src, root) and (
+        if f.extract and not state.get("extracting") and not damaged and tree_complete(src, root) and (
                 path is None or (f.name in extracted and not force)):
             continue  # already unpacked by an earlier run, or extracted by hand
         if path is not None:
@@ -318,6 +319,9 @@ def fetch(name, root, offline=None, keep_archive=True, progress=True, prepare=No
             used.append(path)
             state["extracting"] = f.name
             _save_state(root, src.name, state)
+            if old_list is None:  # no file list while the tree is being written
+                old_list = (prepared.read_manifest(out) or {}).get("files", {})
+                (out / prepared.MANIFEST).unlink(missing_ok=True)
             target = root / src.extract_to
             if f.top_dir and zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as zf:
@@ -338,6 +342,8 @@ def fetch(name, root, offline=None, keep_archive=True, progress=True, prepare=No
                             f"the archive may be incomplete or of another version")
     if prepare is not None:
         out = Path(prepare(root / src.extract_to, root, progress=progress, **kwargs))
+    elif old_list is not None or prepared.read_manifest(out) is None:
+        prepared.write_manifest(out, dataset=src.name, keep_missing=old_list)
     if not keep_archive:
         for p in used:
             p.unlink(missing_ok=True)

@@ -17,3 +17,7 @@ class ImageReadError(DataError):
 
 class MaskError(DataError):
     """A ground-truth mask is missing, unreadable or does not match its image."""
+
+
+class DownloadError(DataError):
+    """A download, verification or extraction failed."""

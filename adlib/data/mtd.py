@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .errors import DatasetNotFoundError, MaskError
+from .prepared import build, ensure, problem, read_manifest
 from .io import read_image, read_mask_values
 from .splits import seeded_split
 
@@ -107,53 +107,43 @@ def prepare_mtd(
     root = find_mtd_root(src)
     out = Path(dst) / category
     params = {"seed": seed, "train_fraction": train_fraction, "size": size, "source": str(root.resolve())}
-    split_path = out / SPLIT_FILE
-    if split_path.is_file():
+    if out.exists():
         try:
-            old = json.loads(split_path.read_text())
-        except ValueError:
-            old = {}
-        same = {k: old.get("params", {}).get(k) for k in params if k != "source"} == {
+            old = json.loads((out / SPLIT_FILE).read_text()).get("params", {})
+        except (OSError, ValueError, AttributeError):
+            old = None
+        same = old is not None and {k: old.get(k) for k in params if k != "source"} == {
             k: v for k, v in params.items() if k != "source"}
-        if same and incomplete_mtd(out) is None:
+        if same and problem(out) is None:
             return out
-        if not same and not overwrite:
-            raise FileExistsError(f"{out} was prepared with other settings {old.get('params')}; pass overwrite=True")
+        if old is not None and not same and not overwrite:
+            raise FileExistsError(f"{out} was prepared with other settings {old}; pass overwrite=True")
+        if old is None and read_manifest(out) is None and not overwrite:
+            raise FileExistsError(f"{out} exists but has no {SPLIT_FILE}: another dataset, or an unfinished "
+                                  "preparation of an older adlib. Delete it, or pass overwrite=True to prepare MTD "
+                                  "there")
         # the same settings but files missing: an interrupted or damaged preparation, redone below
-    elif out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists but has no {SPLIT_FILE}: an interrupted preparation or another "
-                              "dataset. Delete it, or pass overwrite=True to prepare MTD there again")
+    return build(out, lambda tmp: _prepare_into(root, tmp, params, progress), replace=True, dataset="mtd")
 
-    tmp = out.parent / f".{category}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
+
+def ensure_mtd(root: str | os.PathLike, raw: str | os.PathLike | None, size: int | None = 256) -> None:
+    """Check ``root/mtd`` against its file list; (re)prepare it from ``raw`` with its recorded settings
+    (``size`` for a new one), or raise :class:`~adlib.data.prepared.DatasetIncompleteError` without ``raw``."""
+    root = Path(root)
+    out = root / "mtd"
     try:
-        _prepare_into(root, tmp, params, progress)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)  # all or nothing: a killed run leaves only the hidden partial folder
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+        params = json.loads((out / SPLIT_FILE).read_text())["params"]
+        kwargs = {k: params[k] for k in ("size", "seed", "train_fraction")}
+    except (OSError, ValueError, KeyError, TypeError):
+        kwargs = {"size": size}
+    redo = None if raw is None else (lambda: prepare_mtd(raw, root, progress=False, overwrite=True, **kwargs))
+    ensure(out, redo, "MTD", f"Prepare it again: `adlib data prepare --root {root} --mtd-src <raw MTD folder>`, or "
+                             f"`python data_scripts/download_mtd.py --root {root}` (or delete {out})")
 
 
 def incomplete_mtd(folder: str | os.PathLike) -> str | None:
-    """Why a prepared MTD folder is not complete (its ``split.json`` missing or unreadable, or a folder
-    holding another number of images than it lists), or ``None`` when it is complete."""
-    folder = Path(folder)
-    split = folder / SPLIT_FILE
-    if not split.is_file():
-        return f"{folder} has no {SPLIT_FILE}: its preparation did not finish"
-    try:
-        counts = json.loads(split.read_text())["counts"]
-    except (ValueError, KeyError, TypeError) as exc:
-        return f"{split} is unreadable ({type(exc).__name__}: {exc})"
-    for key, n in counts.items():
-        d = folder / key
-        found = sum(1 for p in d.iterdir() if p.is_file() and not p.name.startswith(".")) if d.is_dir() else 0
-        if found != n:
-            return f"{d} holds {found} images but {SPLIT_FILE} lists {n}"
-    return None
+    """Why a prepared MTD folder is not complete (see :func:`adlib.data.prepared.problem`), or ``None``."""
+    return problem(folder)
 
 
 def _prepare_into(root: Path, out: Path, params: dict, progress: bool) -> None:

@@ -10,6 +10,8 @@ binarised to 0/255. Images are hard-linked (or copied), never re-encoded.
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Iterable
@@ -22,6 +24,7 @@ from adlib.fileio import atomic_copy, atomic_write
 
 from .errors import DataError, DatasetNotFoundError, MaskError
 from .mvtec import MVTecAD
+from .prepared import build, problem, read_manifest
 
 VISA_CATEGORIES = (
     "candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1", "macaroni2",
@@ -72,11 +75,7 @@ def binarize_mask(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 
 def _place(src: Path, dst: Path, link: bool) -> None:
-    """Hard-link (when allowed) or copy ``src`` to ``dst``; an up-to-date ``dst`` is kept."""
-    if dst.is_file() and dst.stat().st_size == src.stat().st_size:
-        return
-    if dst.exists():
-        dst.unlink()
+    """Hard-link (when allowed) or copy ``src`` to the new file ``dst``."""
     if link:
         try:
             os.link(src, dst)
@@ -98,8 +97,10 @@ def convert_visa(
     ``prepare_data.py --split-type 1cls``); returns ``dst_root``.
 
     ``split_csv`` defaults to ``raw_root/split_csv/1cls.csv``; ``categories`` restricts the
-    conversion. Idempotent: files already in place are skipped, so an interrupted run can resume.
-    Masks are written as ``<image stem>.png`` so they pair with their image by stem.
+    conversion. Each category is built in a hidden folder and renamed when complete (with a file
+    list, :mod:`adlib.data.prepared`); a complete one made from the same rows is skipped, an
+    interrupted or damaged one is built again. Masks are written as ``<image stem>.png`` so they
+    pair with their image by stem.
     """
     raw_root, dst_root = Path(raw_root), Path(dst_root)
     if not raw_root.is_dir():
@@ -113,31 +114,49 @@ def convert_visa(
         if missing:
             raise DatasetNotFoundError(f"VisA categories {missing} not in {csv_path}; categories there: {in_csv}")
         rows = [r for r in rows if r["object"] in wanted]
-    jobs: dict[Path, tuple[Path, bool, str]] = {}  # dst → (src, is_mask, csv line)
+    jobs: dict[str, dict[str, tuple[Path, bool, str]]] = {}  # category → {dst inside it: (src, is_mask, line)}
     for r in rows:
         label = VISA_LABELS[r["label"]]
-        img_src = raw_root / r["image"]
-        img_dst = dst_root / r["object"] / r["split"] / label / Path(r["image"]).name
-        todo = [(img_dst, img_src, False)]
+        img_dst = f"{r['split']}/{label}/{Path(r['image']).name}"
+        todo = [(img_dst, raw_root / r["image"], False)]
         if r["split"] == "test" and label == "bad":
-            todo.append((dst_root / r["object"] / "ground_truth" / label / f"{img_dst.stem}.png", raw_root / r["mask"], True))
+            todo.append((f"ground_truth/{label}/{Path(img_dst).stem}.png", raw_root / r["mask"], True))
+        cat = jobs.setdefault(r["object"], {})
         for dst, src, is_mask in todo:
-            if dst in jobs and jobs[dst][0] != src:
-                raise DataError(f"{csv_path} lines {jobs[dst][2]} and {r['line']} both map to {dst}")
+            rel = r["mask"] if is_mask else r["image"]
+            if Path(rel).is_absolute() or ".." in Path(rel).parts:
+                raise DataError(f"{csv_path} line {r['line']}: path {rel!r} leaves the raw VisA folder {raw_root}; "
+                                "paths must be relative to it (fix or re-download the split file)")
+            if dst in cat and cat[dst][0] != src:
+                raise DataError(f"{csv_path} lines {cat[dst][2]} and {r['line']} both map to "
+                                f"{dst_root / r['object'] / dst}")
             if not src.is_file():
                 what = "mask" if is_mask else "image"
                 raise DatasetNotFoundError(f"VisA {what} listed in {csv_path} line {r['line']} not found: {src}")
-            jobs[dst] = (src, is_mask, r["line"])
-    for cat in sorted({r["object"] for r in rows}):
-        for sub in ("train/good", "test/good", "test/bad", "ground_truth/bad"):
-            (dst_root / cat / sub).mkdir(parents=True, exist_ok=True)
-    for dst, (src, is_mask, _) in tqdm(jobs.items(), desc="converting VisA", disable=not progress or None, leave=False):
-        if is_mask:
-            if not dst.is_file():
-                binarize_mask(src, dst)
-        else:
-            _place(src, dst, link)
+            cat[dst] = (src, is_mask, r["line"])
+    todo = {}
+    for cat, cjobs in sorted(jobs.items()):
+        key = hashlib.sha256(json.dumps(sorted((d, src.relative_to(raw_root).as_posix(), m) for d, (src, m, _) in
+                                               cjobs.items())).encode()).hexdigest()[:16]
+        if (read_manifest(dst_root / cat) or {}).get("jobs") != key or problem(dst_root / cat) is not None:
+            todo[cat] = (cjobs, key)  # new, interrupted, damaged, or made from another split: (re)built whole
+    with tqdm(total=sum(len(j) for j, _ in todo.values()), desc="converting VisA", disable=not progress or None,
+              leave=False) as bar:
+        for cat, (cjobs, key) in todo.items():
+            build(dst_root / cat, lambda tmp, cjobs=cjobs: _convert_category(tmp, cjobs, link, bar), replace=True,
+                  dataset="visa", jobs=key)
     return dst_root
+
+
+def _convert_category(out: Path, jobs: dict[str, tuple[Path, bool, str]], link: bool, bar) -> None:
+    for sub in ("train/good", "test/good", "test/bad", "ground_truth/bad"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    for dst, (src, is_mask, _) in jobs.items():
+        if is_mask:
+            binarize_mask(src, out / dst)
+        else:
+            _place(src, out / dst, link)
+        bar.update(1)
 
 
 class VisA(MVTecAD):

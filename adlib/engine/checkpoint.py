@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from adlib.fileio import atomic_torch_save
+from adlib.fileio import atomic_torch_save, torch_load
 
 from .seed import rng_state, set_rng_state
 
@@ -73,9 +73,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    hint = "Delete it (the run then starts over, or evaluates another checkpoint) or pass the right file"
+    ckpt = torch_load(path, ValueError, hint, map_location=map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an adlib checkpoint (no format={FORMAT!r} entry)")
+        raise ValueError(f"{path} is not an adlib checkpoint (no format={FORMAT!r} entry). {hint}")
     if ckpt.get("version", 0) > VERSION:
         raise ValueError(f"{path} has checkpoint version {ckpt['version']}; this adlib reads up to {VERSION}")
     return ckpt

@@ -4,15 +4,14 @@ Each category folder gets a ``synthetic.json`` holding the generator version, se
 a folder generated with the same parameters is reused as is, one with other parameters raises
 :class:`SyntheticParamsError` unless ``overwrite=True``. Categories are written to a hidden
 temporary folder and renamed into place when complete, so an interrupted run leaves no half
-category behind.
+category behind; a category whose files no longer match its file list is generated again.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ...paths import data_root
 from ..errors import DataError
+from ..prepared import build, problem
 from ..schema import NORMAL
 from .loco import defects_config
 from .registry import ALL_CATEGORIES, CategoryInfo, category_info
@@ -182,36 +182,33 @@ def generate(root: str | os.PathLike, categories: str | Iterable[str] | None = N
     for name in names:
         info = category_info(name)
         params = category_params(info, seed, image_size, **counts)
-        if overwrite or _existing_state(root / name, params) == "missing":
-            todo.append((info, params))
-    total = sum(count_images(info.name, **counts) for info, _ in todo)
+        state = "missing" if overwrite else _existing_state(root / name, params)
+        why = problem(root / name) if state == "same" else None
+        if why is not None:
+            warnings.warn(f"synthetic category {root / name} is incomplete or damaged ({why}); generating it again",
+                          stacklevel=2)
+        if overwrite or state == "missing" or why is not None:
+            todo.append((info, params, overwrite or why is not None))
+    total = sum(count_images(info.name, **counts) for info, _, _ in todo)
     with tqdm(total=total, desc="synthetic data", unit="img", disable=(not progress or not total) or None) as bar:
-        for info, params in todo:
+        for info, params, replace in todo:
             bar.set_postfix_str(info.name)
-            _write_category(root, info, params, overwrite, bar)
+            _write_category(root, info, params, replace, bar)
     return {name: root / name for name in names}
 
 
-def _write_category(root: Path, info: CategoryInfo, params: dict, overwrite: bool, bar) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / info.name
-    tmp = root / f".{info.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.mkdir()
+def _write_category(root: Path, info: CategoryInfo, params: dict, replace: bool, bar) -> None:
+    """Write one category through :func:`adlib.data.prepared.build` (hidden folder, file list, rename);
+    ``replace``: the folder there is replaced (``overwrite``, or damaged); else one another process
+    finished first is kept."""
+
+    def fill(tmp: Path) -> None:
         extra = (_write_loco if info.kind == "loco" else _write_mvtec)(tmp, info, params, bar)
         meta = {"generator": "adlib.data.synthetic", "category": info.name, "kind": info.kind,
                 "layout": info.layout, "defects": list(info.defects), "params": params, **extra}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if overwrite and final.exists():
-            shutil.rmtree(final)
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished the same category first
-            if _existing_state(final, params) != "same":
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    build(root / info.name, fill, replace=replace, dataset="synthetic")
 
 
 def ensure_synthetic(root: str | os.PathLike | None = None, **kwargs) -> Path:
