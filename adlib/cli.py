@@ -91,14 +91,25 @@ def cmd_reproduce(a) -> int:
     if not a.config:
         print("error: give a table (e.g. mrkd/table5, or a .yaml path) or --all", file=sys.stderr)
         return 2
-    status = _run_config(a, a.config, a.profile, strict=True)
+    try:
+        status = _run_config(a, a.config, a.profile, strict=True)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished cells are kept under {a.out}; the interrupted one left no results "
+              "and runs again next time", file=sys.stderr)
+        return 130
+    from adlib.experiment import category_name
+
     for st in status:
-        print(f"{st['status']:>16s}  {st['category']}  {st['tag']}")
+        print(f"{st['status']:>16s}  {category_name(st['category'])}  {st['tag']}"
+              + (f"  ({st['note']})" if st.get("note") else ""))
     failed = [st for st in status if st["status"].startswith("failed")]
     missing = [st for st in status if st["status"].startswith("not run")]
-    print(f"{len(status) - len(failed) - len(missing)}/{len(status)} cells done, {len(missing)} not run "
-          f"(data or weights missing), {len(failed)} failed; results under {a.out}")
-    return 1 if failed else 0
+    busy = [st for st in status if st["status"].startswith("skipped (running elsewhere")]
+    print(f"{len(status) - len(failed) - len(missing) - len(busy)}/{len(status)} cells done, {len(missing)} not run "
+          f"(data or weights missing), {len(failed)} failed"
+          + (f", {len(busy)} being run by another process (run again when it is done)" if busy else "")
+          + f"; results under {a.out}")
+    return 1 if failed or busy else 0
 
 
 def cmd_reproduce_all(a) -> int:
@@ -181,11 +192,22 @@ def cmd_report(a) -> int:
     from adlib.reproduce import find_configs
 
     configs = [p for c in a.configs for p in find_configs(c)]
+    runs = Path(a.runs).expanduser()
+    if not runs.is_dir():
+        build_report(configs, runs, a.profile, None, seeds=a.seeds)  # config and profile errors first; writes nothing
+        print(f"error: runs folder {runs} {'is a file' if runs.exists() else 'not found'}: give the --out folder "
+              "of `adlib reproduce` (default ./runs) with --runs", file=sys.stderr)
+        return 2
     rep = build_report(configs, a.runs, a.profile, a.out, seeds=a.seeds)
     for sec in rep["tables"]:
         rows = sec["rows"]
         done = sum(r["n"] > 0 for r in rows)
         print(f"{sec['paper']} {sec['title']}: {sec.get('skipped') or f'{done}/{len(rows)} rows with results'}")
+        problems = [(r["setting"], r["category"], r["status"] if r["status"].startswith("failed") else
+                     f"{r['metric']} {r['status']}" if r["status"].startswith("unavailable") else r["notes"])
+                    for r in rows if r["status"].startswith(("failed", "unavailable")) or "failed" in (r["notes"] or "")]
+        for setting, category, what in dict.fromkeys(problems):  # failed cells and corrupt files, named
+            print(f"  {setting} {category}: {what}")
     print(rep["files"]["markdown"])
     return 0
 
@@ -203,8 +225,9 @@ def cmd_eval(a) -> int:
     for name, m in res["metrics"].items():
         value = m["value"]
         shown = (json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in value.items()})
-                 if isinstance(value, dict) else f"{value:.4f}")
-        extra = f" ({m['protocol']['mode']}, FPR ≤ {m['protocol']['fpr_limit']})" if name == "aupro" else ""
+                 if isinstance(value, dict) else f"unavailable: {m['protocol'].get('unavailable')}"
+                 if value is None else f"{value:.4f}")
+        extra = f" ({m['protocol']['mode']}, FPR ≤ {m['protocol']['fpr_limit']})" if name == "aupro" and value is not None else ""
         print(f"  {name:16s} {shown}{extra}")
     if a.out:
         out = Path(a.out)
@@ -301,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,14 +13,65 @@ from pathlib import Path
 
 import torch
 
-from adlib.data.catalog import dataset_root, open_dataset
+from adlib.data.catalog import dataset_key, dataset_root, open_dataset
+from adlib.data.errors import DataError
+from adlib.data.folder import is_safe_name
 from adlib.engine import build_results, data_info, evaluate_method, fit, protocol_from, timings_from, write_results
 from adlib.methods import build
 
 
-def results_path(output_dir: str | os.PathLike, paper: str, dataset: str, category: str, tag: str, seed: int) -> Path:
-    """``<output_dir>/<paper>/<dataset>/<category>/<tag>/seed<seed>/results.json``."""
-    return Path(output_dir) / paper / dataset / category / tag / f"seed{seed}" / "results.json"
+ALL_CATEGORY = "all"  # the category name of a folder dataset opened without one (the folder itself)
+
+
+def category_name(category: str | None) -> str:
+    """How results name a category (``None``: the whole folder of a path dataset, ``"all"``)."""
+    return ALL_CATEGORY if category is None else str(category)
+
+
+def results_path(output_dir: str | os.PathLike, paper: str, dataset: str, category: str | None, tag: str,
+                 seed: int) -> Path:
+    """``<output_dir>/<paper>/<dataset>/<category>/<tag>/seed<seed>/results.json``; a folder dataset is
+    named by :func:`adlib.data.catalog.dataset_key` (never its path: nothing is written in a dataset folder).
+    Each part must stay one folder level (no ``/``, ``..``): a ``ValueError`` names the one that does not."""
+    parts = {"paper": str(paper), "dataset": dataset_key(dataset), "category": category_name(category),
+             "tag": str(tag)}
+    for key, value in parts.items():
+        if not is_safe_name(value):
+            raise ValueError(f"{key} {value!r} cannot name a results folder: use a plain name (no '/', '..' or "
+                             "leading '.')")
+    return Path(output_dir).joinpath(*map(_short, parts.values()), f"seed{seed}", "results.json")
+
+
+def _short(name: str, limit: int = 200) -> str:
+    """``name``, or for one too long for a file system (255 bytes) its start + 12 hex digits of the whole."""
+    if len(name.encode("utf-8", "surrogateescape")) <= limit:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return name.encode("utf-8", "surrogateescape")[:limit - 13].decode("utf-8", "ignore") + "-" + digest
+
+
+def check_data(train, test, *more) -> None:
+    """Before any training: the test split has normal and anomalous images, and every image and mask of
+    every split decodes (:meth:`~adlib.data.base.AnomalyDataset.validate`): one error naming the files."""
+    labels = set(test.labels.tolist())
+    if labels != {0, 1}:
+        missing = "anomalous" if 1 not in labels else "normal"
+        raise DataError(f"{test.name}: the test split has no {missing} images ({test.counts()}); image AUROC needs "
+                        f"both. Add {'a folder per defect type beside good/' if missing == 'anomalous' else 'normal images'}"
+                        " (a single pool keeps 20 % of good/ for testing)")
+    errors = []
+    for ds in (train, test, *more):
+        try:
+            ds.validate(progress=False)
+        except DataError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        kind = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else DataError
+        raise kind("\n".join(str(e) for e in errors)) from errors[0]
 
 
 def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: str, category: str, seed: int,
@@ -32,9 +83,10 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
     protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
                              epochs=epochs, steps=steps, batch_size=batch_size)
     timings = timings_from(fit_res, ev, **({"total_s": total_s} if total_s is not None else {}))
-    return build_results(paper, method, dataset, category, seed, {**model.config_dict(), **(config or {})},
-                         protocol, ev, None, model.weights_info(),
-                         data_info(dataset, dataset_root(dataset, root), None, train=train, test=test), timings,
+    return build_results(paper, method, dataset, category_name(category), seed,
+                         {**model.config_dict(), **(config or {})}, protocol, ev, None, model.weights_info(),
+                         data_info(dataset, dataset_root(dataset, root), getattr(test, "split_seed", None),
+                                   train=train, test=test), timings,
                          extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v},
                                 **({"variants": variants} if variants else {})})
 
@@ -92,6 +144,8 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     train = open_dataset(dataset, category, "train", root=root, image_size=image_size, cache=True, normalize=spec)
     test = open_dataset(dataset, category, "test", root=root, image_size=image_size, normalize=spec,
                         mask_interpolation=mask_interpolation, cache=True)  # decoded once for all variants
+    results_path(output_dir or ".", paper, dataset, category, tag or method, seed)  # a bad name fails before training
+    check_data(train, test)
     data = model.prepare_data(train, category=category, seed=seed)
     fit_data = data.train
     fit_kwargs = dict(fit_kwargs or {})
@@ -104,6 +158,7 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     if val_split is not None:
         fit_kwargs["val_data"] = open_dataset(dataset, category, val_split, root=root, image_size=image_size,
                                               normalize=spec, mask_interpolation=mask_interpolation, cache=True)
+        fit_kwargs["val_data"].validate(progress=False)
     fit_res = fit(model, fit_data, epochs=epochs, steps=steps, batch_size=batch_size, seed=seed, device=device,
                   progress=progress, **fit_kwargs)
     eval_kw = dict(batch_size=max(batch_size, 16), device=device, aupro_mode=aupro_mode)

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from adlib.engine import write_results
 from adlib.reproduce import collect, expand, load_config, profile_names, run_grid, table_configs
 from adlib.reproduce.schema import config_dir
+from test_report import _results
 
 SMALL = {"extends": None, "data": {"dataset": "synthetic", "categories": ["weave"], "image_size": 32},
          "method": {"backbone": "efficientnet_lite0"}, "fit": {"steps": 2, "batch_size": 4}}
@@ -101,7 +103,9 @@ def test_cell_status(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     assert done.status(runs) == "to run"
     done.results_path(runs).parent.mkdir(parents=True)
-    done.results_path(runs).write_text("{}")
+    done.results_path(runs).write_text("{}")  # not a results file: corrupt, not done
+    assert done.status(runs).startswith(f"failed: corrupt results file {done.results_path(runs)}: not a results file")
+    write_results(_results(done, 0.9, 0.8), done.results_path(runs))
     failed.results_path(runs).parent.mkdir(parents=True)
     (failed.results_path(runs).parent / "error.txt").write_text("Traceback (most recent call last):\nKeyError: 'x'\n")
     assert done.status(runs) == "done" and failed.status(runs) == "failed: KeyError: 'x'"

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .errors import DatasetNotFoundError, MaskError
+from .errors import DataError, DatasetNotFoundError, MaskError
 from .io import read_image, read_mask_values
 from .schema import NORMAL, Record
 from .transforms import InputSpec, as_hw, as_input_spec, resize_image, resize_mask, to_float_image
@@ -125,11 +125,23 @@ class AnomalyDataset(Dataset):
             self.load_raw(i)
         return self
 
-    def validate(self, progress: bool = True) -> "AnomalyDataset":
-        """Decode every image and mask once (no caching) so bad files fail now, with their name."""
+    def validate(self, progress: bool = True, max_listed: int = 20) -> "AnomalyDataset":
+        """Decode every image and mask once (kept when ``cache`` is on) so bad files fail now, before
+        any training: one :class:`DataError` naming every bad file (the first ``max_listed``)."""
+        bad: list[DataError] = []
         for i in tqdm(range(len(self)), desc=f"checking {self.name}", disable=not progress or None, leave=False):
-            self.load_raw(i)
-        return self
+            try:
+                self.load_raw(i)
+            except DataError as exc:
+                bad.append(exc)
+        if not bad:
+            return self
+        if len(bad) == 1:
+            raise bad[0]
+        lines = [f"  - {e}" for e in bad[:max_listed]] + ([f"  ... and {len(bad) - max_listed} more"]
+                                                          if len(bad) > max_listed else [])
+        kind = type(bad[0]) if all(type(e) is type(bad[0]) for e in bad) else DataError
+        raise kind(f"{self.name}: {len(bad)} of {len(self)} files cannot be used:\n" + "\n".join(lines)) from bad[0]
 
     def __getitem__(self, index: int) -> dict:
         if index < 0:

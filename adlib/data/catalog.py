@@ -3,7 +3,7 @@
     open_dataset("synthetic", "weave", "train", image_size=128)
     open_dataset("mtd", "mtd", "test")                  # prepared from ../shared/datasets/mtd_raw if needed
     open_dataset("mvtec_ad", "bottle", "test", root="/data")
-    open_dataset("/my/folder", "widget", "test")        # any folder in the MVTec layout
+    open_dataset("/my/folder", "widget", "test")        # a folder: MVTec layout or good/ + defect folders
 
 Roots follow the download scripts: ``<data root>/<dataset>/…`` with the data root from
 ``$ADLIB_DATA`` (default ``~/.cache/adlib/data``). A dataset that is missing raises an error that
@@ -23,8 +23,23 @@ from .errors import DatasetNotFoundError
 DATASETS = ("synthetic", "mtd", "mvtec_ad", "mvtec_loco", "visa", "btad", "dagm")
 
 
+def is_folder_dataset(name: str) -> bool:
+    """True when ``name`` is a folder path rather than one of :data:`DATASETS`."""
+    return str(name) not in DATASETS
+
+
+def dataset_key(name: str) -> str:
+    """The dataset's folder name in results trees: its name, or for a folder path a safe name of it
+    (:func:`adlib.data.folder.folder_key`): nothing is ever written inside a dataset folder."""
+    from .folder import folder_key
+
+    return folder_key(name) if is_folder_dataset(name) else name
+
+
 def dataset_root(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Where dataset ``name`` lives under the data root (``root`` overrides the data root)."""
+    """Where dataset ``name`` lives under the data root (``root`` overrides the data root); a folder path is itself."""
+    if is_folder_dataset(name):
+        return Path(name).expanduser()
     base = Path(root).expanduser() if root is not None else data_root()
     sub = {"synthetic": "synthetic", "mtd": "", "mvtec_ad": "mvtec_ad", "mvtec_loco": "mvtec_loco", "visa": "visa",
            "btad": "btad", "dagm": "dagm"}[name]
@@ -74,11 +89,12 @@ def open_dataset(dataset: str, category: str, split: str = "train", root: str | 
     """
     if dataset not in DATASETS:
         path = Path(dataset).expanduser()
-        if path.is_dir():
-            from .mvtec import MVTecAD
+        if path.exists():
+            from .folder import open_folder
 
-            return MVTecAD(path, category, split, **kwargs)
-        raise DatasetNotFoundError(f"unknown dataset {dataset!r}: use one of {DATASETS} or a folder in the MVTec layout")
+            return open_folder(path, category, split, **kwargs)
+        raise DatasetNotFoundError(f"unknown dataset {dataset!r}: use one of {DATASETS} or the path of a folder "
+                                   "(MVTec layout, or good/ + one folder per defect type)")
     name = str(category)
     if not name or name in (".", "..") or any(c in name for c in "/\\\x00"):
         raise DatasetNotFoundError(f"category {category!r} of {dataset} is not a plain folder name (no '/', "

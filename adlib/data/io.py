@@ -1,7 +1,9 @@
 """Reading images and masks from disk into plain uint8 / bool arrays.
 
-Every reader converts what real datasets contain (grayscale, palette, RGBA, 16-bit, float TIFF)
-into 8-bit RGB, and raises an :class:`ImageReadError` naming the file when it cannot.
+Every reader converts what real datasets contain (grayscale, palette, RGBA, CMYK, LAB, 16-bit, float
+TIFF) into 8-bit RGB, and raises an :class:`ImageReadError` (masks: :class:`MaskError`) naming the
+file and what to do when it cannot: whatever PIL raises (truncated, not an image, a decompression
+bomb, an unsupported mode) never escapes unnamed.
 """
 
 from __future__ import annotations
@@ -29,15 +31,29 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
 
 
+FIX_HINT = "replace it with a readable PNG / JPEG / TIFF, or remove it from the dataset folder"
+
+
 def _open(path: Path, what: str) -> Image.Image:
     if not path.is_file():
-        raise ImageReadError(f"{what} not found: {path}")
+        kind = "a broken link" if path.is_symlink() else "a folder" if path.is_dir() else "missing"
+        raise ImageReadError(f"{what} not found: {path} ({kind}); restore the file or remove it from the dataset")
     try:
         img = Image.open(path)
         img.load()  # decode now, so truncated files fail here and not later
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"cannot read {what} {path}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types (UnidentifiedImageError, OSError, DecompressionBombError, ...)
+        why = "not an image (unknown format)" if isinstance(exc, UnidentifiedImageError) else f"{type(exc).__name__}: {exc}"
+        raise ImageReadError(f"cannot read {what} {path}: {why}; {FIX_HINT}") from exc
     return img
+
+
+def _convert(path: Path, img: Image.Image, fn, what: str):
+    """``fn(img)``, with a failure (an unsupported mode) named by the file."""
+    try:
+        return fn(img)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageReadError(f"cannot convert {what} {path} (mode {img.mode}) to 8-bit: {exc}; "
+                             f"save it as 8-bit RGB or grayscale") from exc
 
 
 def _to_uint8_gray(img: Image.Image) -> np.ndarray:
@@ -68,22 +84,25 @@ def pil_to_rgb(img: Image.Image) -> Image.Image:
 def read_image(path: str | os.PathLike) -> Image.Image:
     """Decode an image file as 8-bit RGB PIL image."""
     path = Path(path)
-    return pil_to_rgb(_open(path, "image"))
+    return _convert(path, _open(path, "image"), pil_to_rgb, "image")
 
 
 def read_mask_values(path: str | os.PathLike) -> np.ndarray:
     """Decode a mask file as an H×W uint8 array of its raw (grey) values."""
     path = Path(path)
     try:
-        img = _open(path, "mask")
+        return _convert(path, _open(path, "mask"), _mask_values, "mask")
     except ImageReadError as exc:
         raise MaskError(str(exc)) from exc
+
+
+def _mask_values(img: Image.Image) -> np.ndarray:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         return _to_uint8_gray(img)
     if img.mode == "P":
         img = img.convert("RGB")
-    if img.mode in ("RGB", "RGBA", "LA", "CMYK", "YCbCr"):
-        arr = np.asarray(img.convert("RGB"))
+    if img.mode in ("RGB", "RGBA", "LA", "CMYK", "YCbCr", "LAB", "HSV"):
+        arr = np.asarray(img.convert("RGB") if img.mode != "LAB" else img.getchannel(0).convert("RGB"))
         return arr.max(axis=2).astype(np.uint8)  # any non-zero channel marks a defect
     return np.asarray(img.convert("L"), dtype=np.uint8)
 

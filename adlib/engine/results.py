@@ -4,7 +4,8 @@ Schema (version 1), keys exactly::
 
     schema_version, paper, method, dataset, category, seed, config,
     protocol{image_size, mask_resolution, aupro_mode, fpr_limits, ckpt_selection, ...},
-    metrics{name: {value, protocol, per_defect[, curve]}},   # value: number in [0, 1] or dict of them
+    metrics{name: {value, protocol, per_defect[, curve]}},   # value: number in [0, 1] or dict of them;
+                                                            # null when protocol.unavailable says why
     per_defect{defect: {metric: value}}, weights{name, source, sha256}, data{name, root, split_seed, counts},
     timings{...}, env{python, torch, ..., adlib_version}, git_commit, created  [+ extra]
 """
@@ -192,7 +193,11 @@ def validate_results(d: dict) -> dict:
         problems.append("metrics: must be a non-empty dict")
     else:
         for name, entry in metrics.items():
-            if isinstance(entry, dict) and "value" in entry:
+            if isinstance(entry, dict) and entry.get("value") is None and "value" in entry:
+                why = (entry.get("protocol") or {}).get("unavailable") if isinstance(entry.get("protocol"), dict) else None
+                if not isinstance(why, str) or not why:
+                    problems.append(f"metrics.{name}.value: null needs the reason in metrics.{name}.protocol.unavailable")
+            elif isinstance(entry, dict) and "value" in entry:
                 _check_values(entry["value"], f"metrics.{name}.value", problems)
                 for defect, v in (entry.get("per_defect") or {}).items():
                     _check_values(v, f"metrics.{name}.per_defect.{defect}", problems)

@@ -76,7 +76,7 @@ def read_map(path: str | os.PathLike) -> np.ndarray:
                 if img.mode not in ("F", "I", "I;16", "I;16B", "I;16L", "L"):
                     raise MapFileError(f"{path}: an anomaly map must be single-channel, got PIL mode {img.mode!r}")
                 arr = np.asarray(img)
-    except (OSError, ValueError, UnidentifiedImageError) as exc:
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise MapFileError(f"cannot read anomaly map {path}: {exc}") from exc
     arr = np.squeeze(np.asarray(arr))
     if arr.ndim != 2:

@@ -74,7 +74,9 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
         has_mask: False for anomalous images without a mask (left out of pixel metrics).
         aupro_mode: ``mvtec`` (exact, whole set) or ``rd4ad_legacy`` / ``daf_legacy``.
     Returns ``{name: MetricResult}`` with ``image_auroc``, ``image_f1_max``, ``pixel_auroc``,
-    ``pixel_ap``, ``pixel_f1_max`` and ``aupro``; ``timings`` sit in each protocol.
+    ``pixel_ap``, ``pixel_f1_max`` and ``aupro``; ``timings`` sit in each protocol. Pixel metrics are
+    computed over the images with a mask (``protocol["note"]`` when some anomalous ones have none); when
+    no anomalous image has a (non-empty) mask their value is None and ``protocol["unavailable"]`` says why.
     """
     t0 = time.perf_counter()
     m = as_maps(maps, "anomaly maps", device)
@@ -101,10 +103,49 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
     pix_idx = hm.nonzero().flatten()
     mp, gp = m[pix_idx], g[pix_idx]
     exact = aupro_mode == "mvtec"
-    pix = _PixelSet(mp, gp, [defects[i] for i in pix_idx.tolist()], exact)
-    full = pix.metrics(set(pix.groups), fpr_limit, keep_curves)
+    n_anom, n_masked = int(y.sum()), int((hm & y).sum())
     pix_proto = {"level": "pixel", "thresholds": "exact", "mask_resolution": list(m.shape[-2:]),
                  "images": len(pix_idx), "images_without_mask_skipped": int(n - len(pix_idx))}
+    why = pixel_unavailable(n_anom, n_masked, bool(gp.any()))
+    if why is not None:
+        for name in PIXEL_METRICS:
+            results[name] = MetricResult(name, None, {**pix_proto, "unavailable": why})
+    else:
+        if n_masked < n_anom:
+            pix_proto["note"] = (f"pixel metrics over the {n_masked} of {n_anom} anomalous images that have a mask "
+                                 "(and every normal image)")
+        _pixel_metrics(results, m, mp, gp, pix_idx, defects, pix_proto, exact, aupro_mode, fpr_limit,
+                       keep_curves, per_defect)
+    if per_defect:
+        normal_img = torch.tensor([d == NORMAL for d in defects], device=m.device)
+        for kind in sorted({d for d in defects if d != NORMAL}):
+            sel = normal_img | torch.tensor([d == kind for d in defects], device=m.device)
+            results["image_auroc"].per_defect[kind] = image_auroc(s[sel], y[sel]).value
+    t2 = time.perf_counter()
+    for res in results.values():
+        res.protocol["seconds_total"] = round(t2 - t0, 4)
+    results["pixel_auroc"].protocol["seconds_pixel"] = round(t2 - t1, 4)
+    return results
+
+
+PIXEL_METRICS = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro")
+
+
+def pixel_unavailable(n_anomalous: int, n_with_mask: int, any_positive: bool) -> str | None:
+    """Why pixel metrics cannot be computed (None: they can): no masks, or only empty ones."""
+    if n_anomalous and not n_with_mask:
+        return f"no anomalous test image has a ground-truth mask ({n_anomalous} without one)"
+    if not any_positive:
+        return (f"the masks of the {n_with_mask} anomalous test images are all empty" if n_with_mask
+                else "the test set has no anomalous images")
+    return None
+
+
+def _pixel_metrics(results, m, mp, gp, pix_idx, defects, pix_proto, exact, aupro_mode, fpr_limit, keep_curves,
+                   per_defect) -> None:
+    """Pixel AUROC, AP, F1-max and AU-PRO (whole set and per defect type) into ``results``."""
+    pix = _PixelSet(mp, gp, [defects[i] for i in pix_idx.tolist()], exact)
+    full = pix.metrics(set(pix.groups), fpr_limit, keep_curves)
     for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
         results[name] = MetricResult(name, full[name], dict(pix_proto))
     if exact:
@@ -113,27 +154,22 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
                                "mask_resolution": list(m.shape[-2:])}, curve=full.get("pro_curve"))
     else:
         pro_res = aupro(mp, gp, fpr_limit=fpr_limit, mode=aupro_mode)
+    if "note" in pix_proto:
+        pro_res.protocol["note"] = pix_proto["note"]
     results["aupro"] = pro_res
-
-    if per_defect:
-        kinds = sorted({d for d in defects if d != NORMAL})
-        normal_img = torch.tensor([d == NORMAL for d in defects], device=m.device)
-        for kind in kinds:
-            sel = normal_img | torch.tensor([d == kind for d in defects], device=m.device)
-            results["image_auroc"].per_defect[kind] = image_auroc(s[sel], y[sel]).value
-            keep = sel[pix_idx]
-            try:
-                sub = pix.metrics({NORMAL, kind}, fpr_limit, False)
-            except MetricError:
-                continue  # e.g. every image of this type lacks a mask
-            for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
-                results[name].per_defect[kind] = sub[name]
-            results["aupro"].per_defect[kind] = sub["aupro"] if exact else aupro(mp[keep], gp[keep], fpr_limit, aupro_mode).value
-    t2 = time.perf_counter()
-    for res in results.values():
-        res.protocol["seconds_total"] = round(t2 - t0, 4)
-    results["pixel_auroc"].protocol["seconds_pixel"] = round(t2 - t1, 4)
-    return results
+    if not per_defect:
+        return
+    normal_img = torch.tensor([d == NORMAL for d in defects], device=m.device)
+    for kind in sorted({d for d in defects if d != NORMAL}):
+        sel = normal_img | torch.tensor([d == kind for d in defects], device=m.device)
+        keep = sel[pix_idx]
+        try:
+            sub = pix.metrics({NORMAL, kind}, fpr_limit, False)
+        except MetricError:
+            continue  # e.g. every image of this type lacks a mask
+        for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
+            results[name].per_defect[kind] = sub[name]
+        results["aupro"].per_defect[kind] = sub["aupro"] if exact else aupro(mp[keep], gp[keep], fpr_limit, aupro_mode).value
 
 
 def evaluate_loco(maps, scores, masks: Sequence[torch.Tensor], anomaly_kinds: Sequence[str], defects_config,

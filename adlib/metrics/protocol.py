@@ -22,12 +22,14 @@ class MetricResult:
     """A metric value (float, or dict for several FPR limits) with its protocol and breakdowns."""
 
     name: str
-    value: Any
+    value: Any  # None: unavailable, with the reason in protocol["unavailable"]
     protocol: dict = field(default_factory=dict)
     per_defect: dict = field(default_factory=dict)
     curve: dict | None = None  # down-sampled curve arrays (lists), e.g. {"fpr": [...], "pro": [...]}
 
     def __float__(self) -> float:
+        if self.value is None:
+            raise MetricError(f"{self.name} is unavailable: {self.protocol.get('unavailable', 'no value')}")
         if isinstance(self.value, dict):
             raise TypeError(f"{self.name} holds several values {list(self.value)}; index .value")
         return float(self.value)

@@ -3,8 +3,9 @@
 The config format (``data`` / ``method`` / ``fit`` / ``eval`` sections, shared profiles) is
 :mod:`adlib.reproduce.schema`'s. :func:`expand` turns a table and one of its profiles into cells
 (categories × grid × seeds); :func:`run_grid` runs them in-process with
-:func:`adlib.experiment.run_experiment`, skipping cells whose results file exists and recording
-failures without stopping.
+:func:`adlib.experiment.run_experiment`, skipping cells whose results file is valid, redoing those
+whose file is corrupt (kept as ``results.json.corrupt``), skipping cells another run holds the lock
+of (:mod:`adlib.reproduce.cellstate`) and recording failures without stopping.
 
 A grid axis named ``variant`` selects an evaluation variant of one trained model instead of a new
 training (MRKD's Table 7 score maps: ``results["extra"]["variants"][name]``); the value equal to
@@ -14,7 +15,6 @@ training (MRKD's Table 7 score maps: ``results["extra"]["variants"][name]``); th
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -22,7 +22,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .preflight import check_inputs
+from .cellstate import (CellLock, CellLocked, clean_partial, corrupt_status, read_results_file, results_note,
+                        set_aside)
+from .preflight import check_inputs, check_output_dir, data_problems
 from .schema import ConfigError, axis_section, load_config, resolve_profile, source_of
 
 __all__ = ["Cell", "collect", "expand", "load_config", "run_grid", "variant_view", "error_line"]
@@ -73,11 +75,19 @@ class Cell:
             return None
         return error_line(error.read_text())
 
+    def read_results(self, output_dir: str | os.PathLike) -> tuple[dict | None, str | None]:
+        """``(results, None)`` when the cell's results file is valid, ``(None, why)`` when it is corrupt,
+        ``(None, None)`` when there is none (:func:`~adlib.reproduce.cellstate.read_results_file`)."""
+        return read_results_file(self.results_path(output_dir), self.method, self.run["seed"])
+
     def status(self, output_dir: str | os.PathLike) -> str:
-        """Where the cell stands under ``output_dir``: ``done``, ``failed: <error>`` (its ``error.txt``),
-        ``not run: <what is missing>`` or ``to run``."""
-        if self.results_path(output_dir).is_file():
+        """Where the cell stands under ``output_dir``: ``done``, ``failed: <error>`` (its ``error.txt``, or
+        ``corrupt results file <path>: <why>``), ``not run: <what is missing>`` or ``to run``."""
+        res, why = self.read_results(output_dir)
+        if res is not None:
             return "done"
+        if why is not None:
+            return corrupt_status(self.results_path(output_dir), why)
         if (why := self.failure(output_dir)) is not None:
             return "failed: " + why
         return self.missing_inputs() or "to run"
@@ -115,6 +125,7 @@ def _check_run(run: dict, where: str) -> None:
 
     bad = [f"{k} must be a positive integer, got {run[k]!r}" for k in ("epochs", "steps", "batch_size", "image_size")
            if run.get(k) is not None and not positive_int(run[k])]
+    bad += data_problems(run)
     if bad:
         raise ConfigError(f"{where}: " + "; ".join(bad))
     if run.get("ckpt_selection") not in (None, *FIT_CKPT_SELECTIONS):
@@ -124,6 +135,16 @@ def _check_run(run: dict, where: str) -> None:
             ImageScore.parse(run["image_score"])
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+
+
+def _folder_paths(run: dict) -> dict:
+    """A folder dataset as an absolute path (notebooks run in the cell's folder; keys must not depend on the cwd)."""
+    from adlib.data.catalog import is_folder_dataset
+
+    ds = run.get("dataset")
+    if isinstance(ds, str) and is_folder_dataset(ds):
+        run = {**run, "dataset": os.path.abspath(os.path.expanduser(ds))}
+    return run
 
 
 def expand(cfg: dict, profile: str = "small") -> list[Cell]:
@@ -144,6 +165,7 @@ def expand(cfg: dict, profile: str = "small") -> list[Cell]:
                 "category": category, "seed": seed}
         run = {k: flat[k] for k in RUN_ORDER if flat.get(k) is not None or k in ("category", "seed")}
         _check_run(run, f"{source_of(cfg)}: profile {profile!r}")
+        run = _folder_paths(run)
         variant = setting.get("variant")
         if variant is not None and variant == cfg.get("main_variant"):
             variant = None  # the run's own metrics
@@ -164,12 +186,14 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     """
     timeout_s = cfg.get("timeout_s") if timeout_s is None else timeout_s
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
+    check_output_dir(cells, output_dir)
     status, todo, shared = [], {}, []
     for cell in cells:
         path = cell.results_path(output_dir)
         rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
-        if path.is_file():
-            status.append({**rec, "status": "skipped (done)"})
+        res, _ = cell.read_results(output_dir)
+        if res is not None:
+            status.append({**rec, "status": "skipped (done)", "note": results_note(res)})
         elif (missing := cell.missing_inputs()) is not None:
             status.append({**rec, "status": missing})  # data or weights absent: said, not run
         elif str(path) in todo:
@@ -179,13 +203,24 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     bar = tqdm(total=len(todo), desc=f"{cfg['paper']} table {cfg['table']}", disable=not progress or None)
     if (workers <= 1 or len(todo) <= 1) and not timeout_s:
         for cell, rec in todo.values():
-            status.append({**rec, "status": _run_cell(cell, output_dir)})
+            lock, st = _claim(cell, output_dir, rec)
+            if lock is not None:
+                try:
+                    st = _run_cell(cell, output_dir)
+                finally:  # Ctrl-C included: the cell is then neither done nor locked, and runs next time
+                    lock.release()
+            status.append({**rec, "status": st})
             bar.update()
     else:
         for rec, st in _run_in_processes(list(todo.values()), output_dir, max(1, workers), timeout_s):
             status.append({**rec, "status": st})
             bar.update()
     bar.close()
+    for st in status:
+        if st["status"] == "done" or st["status"].startswith("skipped (running elsewhere"):
+            res = read_results_file(st["path"])[0]  # a cell another run held may be finished by now
+            st["status"] = "skipped (done)" if res is not None and st["status"] != "done" else st["status"]
+            st.setdefault("note", results_note(res or {}))
     ran = {st["path"]: st["status"] for st in status}
     status += [{**rec, "status": "skipped (done)" if ran[rec["path"]] == "done" else ran[rec["path"]]} for rec in shared]
     return status
@@ -217,13 +252,16 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
         while queue or running:
             while queue and len(running) < workers:
                 cell, rec = queue.pop(0)
-                (cell.results_path(output_dir).parent / "error.txt").unlink(missing_ok=True)  # a previous try's
-                gpu = least_busy(gpus, [g for *_, g in running.values()]) if len(gpus) > 1 else None
+                lock, st = _claim(cell, output_dir, rec)
+                if lock is None:
+                    yield rec, st
+                    continue
+                gpu = least_busy(gpus, [r[3] for r in running.values()]) if len(gpus) > 1 else None
                 proc = ctx.Process(target=_cell_process, args=(cell, output_dir, threads, device_env(gpu)))
                 proc.start()
-                running[proc] = (cell, rec, time.monotonic(), gpu)
+                running[proc] = (cell, rec, time.monotonic(), gpu, lock)
             time.sleep(0.1)
-            for proc, (cell, rec, start, _) in list(running.items()):
+            for proc, (cell, rec, start, _, lock) in list(running.items()):
                 late = timeout_s and time.monotonic() - start > timeout_s
                 if proc.is_alive() and not late:
                     continue
@@ -231,11 +269,13 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
                     proc.kill()
                 proc.join()
                 del running[proc]
+                lock.release()
                 yield rec, _process_outcome(cell, output_dir, proc.exitcode, timeout_s if late else None)
-    finally:  # interrupted (Ctrl-C): no orphan trainings
-        for proc in running:
+    finally:  # interrupted (Ctrl-C): no orphan trainings, no locks left
+        for proc, (*_, lock) in running.items():
             proc.kill()
             proc.join()
+            lock.release()
 
 
 def least_busy(gpus: list[str], busy: list) -> str:
@@ -257,6 +297,25 @@ def _process_outcome(cell: Cell, output_dir, exitcode: int | None, timed_out: fl
         path.parent.mkdir(parents=True, exist_ok=True)
         error.write_text(f"cell process exited with code {exitcode} and left no results\n")
     return "failed: " + cell.failure(output_dir)
+
+
+def _claim(cell: Cell, output_dir, rec: dict) -> tuple[CellLock | None, str | None]:
+    """Lock the cell, then look again: ``(lock, None)`` to run it (a corrupt results file set aside,
+    noted in ``rec``), or ``(None, status)`` when another run holds it or has just finished it."""
+    lock = CellLock(cell.results_path(output_dir).parent)
+    try:
+        lock.acquire()
+    except CellLocked as exc:  # held by another run: skipped; a broken lock file: failed, to fix by hand
+        return None, f"skipped ({exc})" if str(exc).startswith("running elsewhere") else f"failed: {exc}"
+    res, why = cell.read_results(output_dir)
+    if res is not None:
+        lock.release()
+        return None, "skipped (done)"
+    if why is not None:
+        bad = set_aside(cell.results_path(output_dir))
+        rec["note"] = f"the corrupt results file was set aside as {bad} ({why})"
+    clean_partial(lock.path.parent)
+    return lock, None
 
 
 def _run_cell(cell: Cell, output_dir) -> str:
@@ -291,8 +350,9 @@ def collect(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = "
     rows = []
     for cell in expand(cfg, profile):
         path = cell.results_path(output_dir)
-        if path.is_file():
-            res = variant_view(json.loads(path.read_text()), cell.variant)
+        res, _ = cell.read_results(output_dir)  # corrupt files are left out (Cell.status names them)
+        if res is not None:
+            res = variant_view(res, cell.variant)
             if res is None:
                 continue
             rows.append({"table": cell.table, "setting": cell.setting, "method": cell.method, "category": cell.run["category"],

@@ -23,7 +23,7 @@ from pathlib import Path
 from adlib.paths import resource_dir
 
 from .grid import Cell, expand
-from .preflight import check_inputs
+from .preflight import check_inputs, check_output_dir
 
 ALIASES = {"root": "data_root"}  # run_experiment's name → the notebooks' name
 METHOD_OVERRIDES = "method_overrides"  # a notebook parameter: any other field of the method's config dataclass
@@ -55,7 +55,10 @@ class Job:
         return self.cell_dir / "error.txt"
 
     def done(self) -> bool:
-        return self.results_path.is_file()
+        """The cell's results file is there and valid (a corrupt one is not done)."""
+        from .cellstate import read_results_file
+
+        return read_results_file(self.results_path, self.cell.method, self.cell.run["seed"])[0] is not None
 
     def value(self, name: str, default=None):
         """A parameter as the notebook will see it (given, else the notebook's default)."""
@@ -143,8 +146,9 @@ def jobs_for(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
         raise ValueError(f"config {cfg.get('paper')}/{cfg.get('table')} names no 'notebook'")
     nb = resolve_notebook(nb_name)
     declared = notebook_parameters(nb)
-    jobs = []
-    for cell in expand(cfg, profile):
+    jobs, cells = [], expand(cfg, profile)
+    check_output_dir(cells, output_dir)
+    for cell in cells:
         path = cell.results_path(output_dir)
         values = cell_parameters(cell)
         if METHOD_OVERRIDES in declared:  # method settings the notebook has no variable for: through the dataclass

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from adlib.fileio import atomic_copy
 
+from .cellstate import CellLock, CellLocked, clean_partial, set_aside
 from .devices import device_env, resolve_devices
 from .jobs import Job, group_jobs, preflight
 
@@ -121,6 +122,8 @@ def _execute(job: Job, timeout_s: float | None, env: dict, kernel_name: str) -> 
 
 def _harvest(job: Job, source: Path) -> str | None:
     """Copy the results the notebook wrote for this cell's method to the cell's results path."""
+    from adlib.experiment import category_name
+
     found = []
     for f in sorted(source.rglob("results.json")) if source.is_dir() else []:
         try:
@@ -129,7 +132,7 @@ def _harvest(job: Job, source: Path) -> str | None:
             continue
     run = job.cell.run
     match = [f for f, d in found if d.get("method") == job.cell.method and d.get("seed") == run["seed"]
-             and d.get("category") == run["category"]]
+             and d.get("category") == category_name(run["category"])]
     if not match and len(found) == 1:
         match = [found[0][0]]
     if not match:
@@ -151,14 +154,45 @@ def run_group(jobs: list[Job], timeout_s: float | None = None, device=None, kern
     :func:`run_jobs` and the submitit / Ray submissions. Returns one status dict per job.
     """
     recs: dict[int, dict] = {}
-    pending = []
+    pending, locks = [], []
     for j in jobs:
         if j.done():
             recs[id(j)] = j.record("skipped (done)")
         elif (missing := preflight(j)) is not None:
             recs[id(j)] = j.record(missing)
         else:
-            pending.append(j)
+            lock, status = _claim(j)
+            if lock is None:
+                recs[id(j)] = j.record(status)
+            else:
+                locks.append(lock)
+                pending.append(j)
+    try:
+        _run_pending(pending, recs, timeout_s, device, kernel_name)
+    finally:  # Ctrl-C included: no lock left behind
+        for lock in locks:
+            lock.release()
+    return [recs[id(j)] for j in jobs]
+
+
+def _claim(job: Job):
+    """Lock the job's cell and look again: ``(lock, None)`` to run it (a corrupt results file set aside),
+    else ``(None, status)`` (another run holds it, or finished it meanwhile)."""
+    lock = CellLock(job.cell_dir)
+    try:
+        lock.acquire()
+    except CellLocked as exc:  # held by another run: skipped; a broken lock file: failed, to fix by hand
+        return None, f"skipped ({exc})" if str(exc).startswith("running elsewhere") else f"failed: {exc}"
+    if job.done():
+        lock.release()
+        return None, "skipped (done)"
+    if job.results_path.is_file():
+        set_aside(job.results_path)
+    clean_partial(job.cell_dir)
+    return lock, None
+
+
+def _run_pending(pending: list[Job], recs: dict, timeout_s, device, kernel_name) -> None:
     if pending:
         first, t0 = pending[0], time.perf_counter()
         err = _execute(first, timeout_s if timeout_s is not None else first.timeout_s, device_env(device), kernel_name)
@@ -172,7 +206,6 @@ def run_group(jobs: list[Job], timeout_s: float | None = None, device=None, kern
                 j.error_path.write_text(status + "\n")
             recs[id(j)] = j.record(status, seconds=secs, device=None if device is None else str(device),
                                    notebook=str(first.output_notebook))
-    return [recs[id(j)] for j in jobs]
 
 
 def run_jobs(jobs: list[Job], devices="auto", timeout_s: float | None = None, progress: bool = True,

@@ -1,13 +1,16 @@
 """What is checked before a cell runs: its data and its teacher's weights are there (nothing is downloaded).
 
 Both runners use it: :meth:`adlib.reproduce.grid.Cell.missing_inputs` (in-process cells) and
-:func:`adlib.reproduce.jobs.preflight` (notebook jobs). Values are looked up by
+:func:`adlib.reproduce.jobs.preflight` (notebook jobs). :func:`data_problems` (a dataset or category that
+would fail late or write elsewhere) and :func:`check_output_dir` (no results inside a dataset folder) are
+checked when the cells are made. Values are looked up by
 :func:`adlib.experiment.run_experiment`'s names (``dataset``, ``category``, ``root``, ``backbone``, ``weights``).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +28,7 @@ def missing_data(value: Lookup) -> str | None:
     if dataset is None or dataset == "synthetic":
         return None  # generated on first use
     if dataset not in DATASETS:
-        where = Path(dataset).expanduser() / str(category)
+        where = Path(dataset).expanduser() / (str(category) if category is not None else "")
         return None if where.is_dir() else f"dataset folder {where}"
     where = dataset_root(dataset, root) / str(category)
     if where.is_dir() or (dataset == "mtd" and category == "mtd" and shared_mtd_raw() is not None):
@@ -71,3 +74,40 @@ def check_inputs(value: Lookup) -> str | None:
     """``"not run: <what is missing>"`` when the data or teacher weights are missing, else None."""
     missing = [m for m in (missing_data(value), missing_weights(value)) if m]
     return "not run: " + "; ".join(missing) if missing else None
+
+
+def data_problems(run: dict) -> list[str]:
+    """A dataset that is neither a known name nor a folder path, a path to a file, or a category that
+    is not a plain folder name (``..``, ``a/b``) would fail late or write elsewhere: named now."""
+    from adlib.data.catalog import DATASETS
+    from adlib.data.folder import is_safe_name
+
+    dataset, category, bad = run.get("dataset"), run.get("category"), []
+    if dataset is not None and not isinstance(dataset, str):
+        return [f"dataset must be a name or a folder path, got {dataset!r}"]
+    if category is not None and not (isinstance(category, (str, int)) and is_safe_name(str(category))):
+        bad.append(f"category {category!r} must be a plain folder name (no '/', '..' or leading '.')")
+    if dataset is None or dataset in DATASETS:
+        if dataset in DATASETS and category is None:
+            bad.append(f"dataset {dataset!r} needs categories (data.categories: [...])")
+        return bad
+    path = Path(dataset).expanduser()
+    if path.is_file():
+        bad.append(f"dataset {dataset!r} is a file; give the folder that holds the images")
+    elif not path.exists() and not any(c in dataset for c in "/\\~."):
+        bad.append(f"unknown dataset {dataset!r}: use one of {', '.join(DATASETS)} or a folder path")
+    return bad
+
+
+def check_output_dir(cells, output_dir) -> None:
+    """Refuse an output folder inside (or equal to) a folder dataset of the cells: nothing is written there."""
+    from adlib.data.catalog import is_folder_dataset
+
+    from .schema import ConfigError
+
+    out = Path(os.path.realpath(os.path.expanduser(os.fspath(output_dir))))
+    for ds in {c.run.get("dataset") for c in cells if is_folder_dataset(str(c.run.get("dataset")))}:
+        data = Path(os.path.realpath(ds))
+        if out == data or data in out.parents:
+            raise ConfigError(f"the output folder {output_dir} is inside the dataset folder {ds}: results are "
+                              "never written in a dataset folder; choose another --out")

@@ -5,7 +5,9 @@
 (mean ± sample std, n), sets the paper's number beside them (:mod:`adlib.reference`, matched with
 :func:`reference_setting`) and writes ``report_<profile>.md`` / ``.html`` / ``.csv``. Ours is shown in
 percent (results store fractions); delta = ours − paper in percentage points. Cells without results
-are listed as ``not run``, cells with an ``error.txt`` as ``failed: <error>``.
+are listed as ``not run``, cells with an ``error.txt`` as ``failed: <error>``, cells whose results file is
+corrupt as ``failed: corrupt results file <path>: <why>``; a metric a run could not compute (pixel
+metrics without masks) as ``unavailable: <why>``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .cellstate import unavailable_metrics
 from .grid import error_line, expand, load_config, variant_view
 from .schema import ConfigError, profile_names
 
@@ -95,8 +98,6 @@ def _reference(paper: str) -> tuple[dict, float]:
 
 
 def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> dict:
-    from adlib.engine.results import validate_results
-
     paper, table = cfg["paper"], str(cfg["table"])
     ref, scale = _reference(paper)
     reference = [{**r, "value": r["value"] * scale} for r in ref["values"] if str(r["table"]) == table]
@@ -108,20 +109,19 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     if profile not in profile_names(cfg):
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
+    from adlib.experiment import category_name
+
     groups: dict = {}
     for cell in expand(cfg, profile):
-        ds, cat, seed = cell.run["dataset"], cell.run["category"], cell.run["seed"]
+        ds, cat, seed = cell.run["dataset"], category_name(cell.run["category"]), cell.run["seed"]
         name = reference_setting(cell.setting, cell.method)
         g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "missing": [], "failed": {}})
         g["seeds"].append(seed)
         path = cell.results_path(runs_dir)
-        if path.is_file():
-            res = json.loads(path.read_text())
-            try:
-                validate_results(res)
-            except ValueError as exc:
-                g["failed"][seed] = f"invalid results.json: {str(exc).splitlines()[1].strip(' -')}"
-                continue
+        res, why = cell.read_results(runs_dir)
+        if why is not None:
+            g["failed"][seed] = f"corrupt results file {path}: {why}"
+        elif res is not None:
             res = variant_view(res, cell.variant)
             if res is None:
                 g["failed"][seed] = f"the run did not evaluate variant {cell.variant!r}"
@@ -133,7 +133,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
         else:
             g["missing"].append(seed)
     allres = [r for g in groups.values() for r in g["results"]]
-    seen = {m for r in allres for m in _flat(r["metrics"])} | {k[3] for k in refs}
+    seen = {m for r in allres for m in _flat(r["metrics"])} | {k[3] for k in refs} | set(unavailable_metrics(allres))
     names = [m for m in metrics if m in seen]
     sec["protocol_ours"] = protocol_summary(allres)
     for r in allres:
@@ -164,7 +164,9 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
         for m in names:
             vals = [_flat(r["metrics"]).get(m) for r in g["results"]]
             seeds = [r["seed"] for r, v in zip(g["results"], vals) if v is not None]
-            sec["rows"].append(row(name, ds, cat, m, [v for v in vals if v is not None], "partial" if notes else "ok",
+            why = unavailable_metrics(g["results"]).get(m)
+            status = f"unavailable: {why}" if why and not seeds else "partial" if notes else "ok"
+            sec["rows"].append(row(name, ds, cat, m, [v for v in vals if v is not None], status,
                                    "; ".join(notes), seeds, g["results"], train))
     cats = list(dict.fromkeys(k[2] for k in groups))
     if len(cats) > 1:  # the paper's "average" rows: per seed, the mean over all categories

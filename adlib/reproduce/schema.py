@@ -167,6 +167,11 @@ def validate_table(cfg: dict) -> dict:
     for key in ("paper", "table", "method", "profiles", "grid"):
         if key not in cfg:
             raise ConfigError(f"{src}: missing key {key!r}")
+    from adlib.data.folder import is_safe_name
+
+    if not isinstance(cfg["paper"], str) or not is_safe_name(cfg["paper"]):
+        raise ConfigError(f"{src}: paper {cfg['paper']!r} names the results folder: use a plain name "
+                          "(no '/', '..' or leading '.')")
     if not isinstance(cfg["method"], dict) or "name" not in cfg["method"]:
         raise ConfigError(f"{src}: 'method' must be a mapping with the method's 'name' (e.g. method: {{name: rd}})")
     if not isinstance(cfg["profiles"], dict) or not cfg["profiles"]:
