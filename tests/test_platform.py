@@ -270,3 +270,37 @@ def test_builder_entry_with_weights_mapped_by_order(tmp_path, monkeypatch):
     torch.save({"x": weights["a.weight"]}, wrong)
     with pytest.warns(UserWarning), pytest.raises(WeightsMismatchError, match="1 tensors, but tiny_order has 4"):
         build_backbone("tiny_order", weights=wrong)
+
+
+def test_rd_taps_the_teacher_stages_it_is_given():
+    """``layers`` (issue 21's study): stages 2-3-4 = strides 8/16/32; the decoder mirrors those channels."""
+    x = torch.randn(1, 3, 64, 64)
+    default = build("rd", backbone="efficientnet_lite0", weights="random").eval()
+    deep = build("rd", backbone="efficientnet_lite0", weights="random", layers=[2, 3, 4]).eval()
+    assert [f.shape[-1] for f in default.teacher(x)] == [16, 8, 4]
+    assert [f.shape[-1] for f in deep.teacher(x)] == [8, 4, 2]
+    assert deep.teacher.channels == [40, 112, 320]
+    rec = deep.forward_features({"image": x}, training=False)
+    assert [s.shape for s in rec.student] == [t.shape for t in rec.teacher]
+    assert deep.predict({"image": x}).maps.shape == (1, 1, 64, 64)
+
+
+def test_results_hold_no_absolute_paths(tmp_path, monkeypatch):
+    """Results files name the data root and weights files relative to an anchor, never by the path of
+    the machine that ran (``adlib.paths.portable_path``)."""
+    import site
+
+    from adlib.engine.results import data_info
+    from adlib.paths import REPO_ROOT, portable_path
+
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    assert portable_path(tmp_path / "data" / "mtd") == "$ADLIB_DATA/mtd"
+    assert portable_path(tmp_path / "data") == "$ADLIB_DATA"
+    assert portable_path(REPO_ROOT / "runs" / "x.pt") == "<repo>/runs/x.pt"
+    pkgs = site.getsitepackages()[0]
+    assert portable_path(f"{pkgs}/pkg/models/w.pth") == "<site-packages>/pkg/models/w.pth"
+    assert portable_path("/somewhere/else/deep/w.pth") == ".../deep/w.pth"
+    assert portable_path(None) is None
+    assert data_info("mtd", tmp_path / "data" / "mtd")["root"] == "$ADLIB_DATA/mtd"
+    info = build("rd", backbone="efficientnet_lite0").weights_info()
+    assert info["file"] is None or not info["file"].startswith("/"), info

@@ -107,9 +107,9 @@ class FeatureKNN(AnomalyMethod):
     @torch.no_grad()
     def predict(self, batch: dict) -> Prediction:
         x = batch["image"]
-        dist = self.distances(self.patch_features(x))
-        amap = gaussian_blur(upsample(dist, tuple(x.shape[-2:])), self.config.sigma)
-        return Prediction(amap, self.image_score_rule(amap), {})
+        dist = upsample(self.distances(self.patch_features(x)), tuple(x.shape[-2:]))
+        amap = gaussian_blur(dist, self.config.sigma)
+        return Prediction(amap, self.image_score_rule(amap), {"distance": dist})
 
     def training_step(self, batch: dict) -> dict[str, torch.Tensor]:
         raise RuntimeError("knn is training-free: adlib.engine.fit builds its bank without training steps")
