@@ -459,3 +459,30 @@ def test_more_hostile_probes(tmp_path, monkeypatch, capsys):
     assert main(["eval", "--maps", str(maps), "--dataset", str(tmp_path), "--category", "parts", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "image_auroc" in out and "pixel_auroc      unavailable: no anomalous test image has a ground-truth mask" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook,method,params", [
+    ("01_rd_variance_loss.ipynb", "rd_var", {}),
+    ("02_mrkd.ipynb", "mrkd", {"teach": False}),
+])
+def test_folder_dataset_through_the_notebook_engine(notebook, method, params, tmp_path, capsys):
+    """The default engine (papermill) runs the papers' notebooks on a folder of own images without masks:
+    no category, pixel metrics unavailable; nothing is written inside the folder."""
+    pytest.importorskip("papermill")
+    yaml = pytest.importorskip("yaml")
+    root = user_folder(tmp_path / "my parts")
+    before = snapshot(root)
+    cfg = folder_cfg(root)
+    cfg.update(paper="mine_nb", method={"name": method, "backbone": "efficientnet_lite0"}, notebook=notebook,
+               notebook_parameters=params)
+    cfg["profiles"]["small"]["fit"] = {"epochs": 1, "batch_size": 4}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(cfg))
+    runs = tmp_path / "runs"
+    rc = main(["reproduce", str(tmp_path / "t.yaml"), "--engine", "notebook", "--out", str(runs), "--no-progress"])
+    out = capsys.readouterr().out
+    errors = [p.read_text()[-3000:] for p in runs.rglob("error.txt")]
+    assert rc == 0 and "1/1 cells done" in out, (out, errors)
+    assert snapshot(root) == before
+    res = json.loads(next(runs.rglob("results.json")).read_text())
+    assert 0 <= res["metrics"]["image_auroc"]["value"] <= 1 and res["metrics"]["pixel_auroc"]["value"] is None
