@@ -177,3 +177,30 @@ def test_schedule_values_checked_when_cells_are_made(key, value, tmp_path):
         cfg["profiles"]["small"]["fit"]["epochs"] = None
     with pytest.raises(ConfigError, match=f"{key} must be a positive integer, got {value!r}"):
         expand(cfg, "small")
+
+
+def test_broken_yaml_and_binary_files_name_the_file(tmp_path):
+    """A YAML syntax error or a binary file: one ConfigError naming the file (and the line), not a parser traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("paper: x\ntable: [1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML \(line 3"):
+        load_config(bad)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(bytes(range(128, 256)))
+    with pytest.raises(ConfigError, match=r"bin\.yaml: not a UTF-8 text file"):
+        load_config(binary)
+
+
+@pytest.mark.parametrize("key,value,expected", [("lr", "abc", "float"), ("ilm", "yes", "bool"),
+                                                ("layers", [2, 3], "tuple"), ("fusion", 3, "str")])
+def test_method_values_of_the_wrong_type_are_refused_when_cells_are_made(key, value, expected, tmp_path):
+    """``lr: abc`` used to fail inside the cell, after data loading, with a TypeError naming no key."""
+    from adlib.reproduce import expand
+
+    cfg = {"paper": "x", "table": "1", "method": {"name": "mrkd"}, "profiles": {"small": "quick"},
+           "grid": {key: [value]}, "seeds": [0]}
+    with pytest.raises(ConfigError, match=rf"mrkd: config values of the wrong type: {key}=.*expected {expected}"):
+        expand(cfg, "small")
+    cfg["grid"] = {"method": ["nosuch"]}
+    with pytest.raises(ConfigError, match="unknown method 'nosuch'"):
+        expand(cfg, "small")

@@ -227,7 +227,59 @@ def make_config(name: str, **config):
     unknown = sorted(set(config) - known)
     if unknown:
         raise TypeError(f"{name}: unknown config keys {unknown}; known: {sorted(known)}")
+    check_config_types(name, cfg_cls, config)
     return cfg_cls(**config)
+
+
+def _accepts(tp, value) -> bool | None:
+    """Whether ``value`` fits the annotation ``tp`` (None: an annotation this check does not read)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        verdicts = [_accepts(a, value) for a in args]
+        return True if any(v is True for v in verdicts) else None if None in verdicts else False
+    if tp is type(None):
+        return value is None
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is tuple or tp is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if not args:
+            return True
+        inner = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
+        if len(inner) != len(value):
+            return False
+        verdicts = [_accepts(a, v) for a, v in zip(inner, value)]
+        return False if False in verdicts else None if None in verdicts else True
+    if origin is dict or tp is dict:
+        return isinstance(value, dict)
+    return None
+
+
+def check_config_types(name: str, cfg_cls: type, config: dict) -> None:
+    """Refuse settings whose type does not match the config dataclass (``lr: "abc"``, ``ilm: "yes"``),
+    naming the key, the value and the type expected, before anything is built or trained."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cfg_cls)
+    except (NameError, TypeError):  # an annotation this Python cannot evaluate: nothing to check against
+        return
+    bad = [f"{k}={v!r} (expected {_type_name(hints[k])})" for k, v in config.items()
+           if k in hints and _accepts(hints[k], v) is False]
+    if bad:
+        raise TypeError(f"{name}: config values of the wrong type: {'; '.join(bad)}")
 
 
 def input_spec(name: str, **config) -> InputSpec:
@@ -238,3 +290,7 @@ def input_spec(name: str, **config) -> InputSpec:
 def build(name: str, **config) -> AnomalyMethod:
     """Construct a registered method from keyword config (unknown keys raise a clear error)."""
     return method_class(name)(make_config(name, **config))
+
+
+def _type_name(tp) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")

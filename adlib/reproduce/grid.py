@@ -147,6 +147,18 @@ def _folder_paths(run: dict) -> dict:
     return run
 
 
+def _check_method_config(method: str, config: dict, where: str) -> None:
+    """Unknown method keys and values of the wrong type, found when the cell is made (not after data load)."""
+    from adlib import methods
+
+    if method not in methods.available():
+        raise ConfigError(f"{where}: unknown method {method!r}; available: {methods.available()}")
+    try:
+        methods.make_config(method, **config)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def expand(cfg: dict, profile: str = "small") -> list[Cell]:
     """All cells of a table config for one of its profiles (``small`` for CPU, ``full`` for the paper's settings)."""
     prof = resolve_profile(cfg, profile)
@@ -165,6 +177,7 @@ def expand(cfg: dict, profile: str = "small") -> list[Cell]:
                 "category": category, "seed": seed}
         run = {k: flat[k] for k in RUN_ORDER if flat.get(k) is not None or k in ("category", "seed")}
         _check_run(run, f"{source_of(cfg)}: profile {profile!r}")
+        _check_method_config(method, config, f"{source_of(cfg)}: profile {profile!r}")
         run = _folder_paths(run)
         variant = setting.get("variant")
         if variant is not None and variant == cfg.get("main_variant"):

@@ -125,7 +125,16 @@ def _read_yaml(path: Path) -> dict:
         import yaml
     except ImportError as exc:  # pragma: no cover - papermill (notebooks extra) brings PyYAML
         raise ImportError("reading table configs needs PyYAML: pip install -e '.[notebooks]'") from exc
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}; "
+                          "fix the file (a table config is a YAML mapping, see adlib/configs/)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); "
+                          "is it really a table config?") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
