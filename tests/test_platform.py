@@ -304,3 +304,19 @@ def test_results_hold_no_absolute_paths(tmp_path, monkeypatch):
     assert data_info("mtd", tmp_path / "data" / "mtd")["root"] == "$ADLIB_DATA/mtd"
     info = build("rd", backbone="efficientnet_lite0").weights_info()
     assert info["file"] is None or not info["file"].startswith("/"), info
+
+
+def test_stored_results_hold_no_absolute_paths():
+    """The results files in docs/results name no path of the machine that ran them (data root, weights)."""
+    import json
+    import re
+
+    from adlib.paths import REPO_ROOT
+
+    bad = []
+    for p in (REPO_ROOT / "docs" / "results").rglob("*.json"):
+        text = p.read_text()
+        for m in re.finditer(r'"(root|file|path|weights_file)": "(/[^"]*)"', text):
+            bad.append(f"{p.relative_to(REPO_ROOT)}: {m.group(1)} = {m.group(2)}")
+        json.loads(text)  # and every one still parses
+    assert not bad, bad[:10]
