@@ -1,7 +1,7 @@
 """The MTD teacher study of issue 21: run its cells in priority order, then write the report.
 
     python tools/fidelity_study.py run --profile gpu --workers 8 --out runs/fidelity [--deadline-s 480]
-    python tools/fidelity_study.py report --profile gpu --runs runs/fidelity [--runs more/] --out docs/results
+    python tools/fidelity_study.py report --set gpu_h200 gpu runs/fidelity [--set cpu cpu runs/fidelity_cpu] --out docs/results
 
 The study's axes are the tables in ``docs/results/fidelity_mtd/tables/`` (one factor at a time around
 a base: Lite0, strides 4-8-16, 128 px, ReLU-ended decoder, 80 epochs on a GPU / 20 on a CPU). ``run``
@@ -147,22 +147,25 @@ def _fmt(ms: dict | None) -> str:
     return f"{ms['mean']:.1f}{sd} ({ms['n']})"
 
 
-def report(args) -> int:
-    cells = load_cells(args.profile, args.tables)
-    res = _results(args.runs)
+def _axis_value(table: str, cell):
+    if table == "knn":
+        return (f"{cell.config.get('backbone', 'efficientnet_lite0')} / {cell.setting.get('layers') or 'default levels'}"
+                f" / {cell.run['image_size']} px")
+    key = {"size": "image_size", "teacher": "backbone", "decoder": "decoder_out_act", "levels": "layers"}.get(table, table)
+    return cell.setting.get(key)
+
+
+def summarise(profile: str, runs: list[str], tables: list[str] | None = None) -> dict:
+    """One set (a profile's cells, the results found under ``runs``): a row per axis value and method,
+    mean ± std over seeds, and for seeds not run their cost estimated from the runs that finished."""
+    res = _results(runs)
     rows: dict[tuple, dict] = {}
     secs_per_unit = []
-    for table, cell in cells:
-        value = cell.setting.get("image_size" if table == "size" else table if table != "teacher" else "backbone")
-        if table in ("levels",):
-            value = cell.setting.get("layers")
-        if table == "decoder":
-            value = cell.setting.get("decoder_out_act")
-        if table == "knn":
-            value = f"{cell.config.get('backbone', 'efficientnet_lite0')} / {cell.setting.get('layers') or 'default levels'} / {cell.run['image_size']} px"
-        key = (table, json.dumps(value), cell.method)
-        row = rows.setdefault(key, {"table": table, "value": value, "method": cell.method, "tag": cell.tag,
-                                    "seeds_done": [], "seeds_missing": [], "metrics": {}, "cost_units": cost_units(cell)})
+    for table, cell in load_cells(profile, tables):
+        value = _axis_value(table, cell)
+        row = rows.setdefault((table, json.dumps(value), cell.method), {
+            "table": table, "value": value, "method": cell.method, "tag": cell.tag, "seeds_done": [],
+            "seeds_missing": [], "metrics": {}, "cost_units": cost_units(cell)})
         r = res.get(f"{cell.tag}/seed{cell.run['seed']}")
         if r is None:
             row["seeds_missing"].append(cell.run["seed"])
@@ -170,8 +173,10 @@ def report(args) -> int:
         row["seeds_done"].append(cell.run["seed"])
         for m in METRICS:
             row["metrics"].setdefault(m, []).append((r["metrics"].get(m) or {}).get("value"))
-        row.setdefault("weights", r["weights"].get("source"))
-        row.setdefault("device", r["env"].get("gpu_name") or r["env"].get("cpu_model") or r["env"].get("device"))
+        row.setdefault("weights", {k: r["weights"].get(k) for k in ("source", "sha256")})
+        env = r["env"]
+        row.setdefault("device", env.get("gpu_name") or f"CPU {env.get('cpu_model')} ({env.get('torch_threads')} threads)")
+        row.setdefault("git_commit", r.get("git_commit"))
         row.setdefault("train_s", []).append(r["timings"].get("train_s"))
         if cell.method != "knn" and r["timings"].get("train_s"):
             secs_per_unit.append(r["timings"]["train_s"] / cost_units(cell))
@@ -180,51 +185,78 @@ def report(args) -> int:
         row["metrics"] = {m: _mean_std(v) for m, v in row["metrics"].items()}
         row["estimated_s_missing"] = round(spu * row["cost_units"] * len(row["seeds_missing"])) \
             if spu and row["method"] != "knn" and row["seeds_missing"] else None
-    out = Path(args.out)
-    doc = {"study": "MTD teacher study (issue 21)", "profile": args.profile, "base": BASE,
-           "tables": str(TABLES.relative_to(HERE)), "seconds_per_cost_unit": spu,
-           "rows": sorted(rows.values(), key=lambda r: (r["table"], str(r["value"]), r["method"]))}
+    return {"profile": profile, "runs": [_portable(r) for r in runs], "seconds_per_cost_unit": spu,
+            "rows": sorted(rows.values(), key=lambda r: (r["table"], str(r["value"]), r["method"]))}
+
+
+def _portable(path: str) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(HERE)) if p.is_relative_to(HERE) else p.name
+
+
+def report(args) -> int:
     from adlib.fileio import atomic_write_text
 
+    sets = {name: summarise(profile, [runs], args.tables) for name, profile, runs in args.set}
+    doc = {"study": "MTD teacher study (issue 21)", "base": BASE, "tables": str(TABLES.relative_to(HERE)),
+           "sets": sets}
+    out = Path(args.out)
     atomic_write_text(out / "fidelity_mtd.json", json.dumps(doc, indent=1, default=str))
-    atomic_write_text(out / "fidelity_mtd_table.md", markdown(doc))
-    figure(doc, out / "fidelity_mtd.png")
-    print(markdown(doc))
+    text = "".join(f"### {name} (profile `{s['profile']}`)\n\n" + markdown(s) + "\n" for name, s in sets.items())
+    atomic_write_text(out / "fidelity_mtd_tables.md", text)
+    figure(sets, out / "fidelity_mtd.png")
+    print(text)
     return 0
 
 
-def markdown(doc: dict) -> str:
-    lines = ["| axis | value | method | image AUROC | pixel AUROC | AU-PRO | seeds not run (est. s) |", "|---|---|---|---|---|---|---|"]
-    for r in doc["rows"]:
-        miss = f"{r['seeds_missing']} ({r['estimated_s_missing']})" if r["seeds_missing"] else ""
+def markdown(summary: dict) -> str:
+    lines = ["| axis | value | method | image AUROC | pixel AUROC | AU-PRO | seeds not run (est. s) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in summary["rows"]:
+        miss = f"{r['seeds_missing']} ({r['estimated_s_missing'] or '?'})" if r["seeds_missing"] else ""
         lines.append(f"| {r['table']} | {r['value']} | {r['method']} | " +
                      " | ".join(_fmt(r["metrics"].get(m)) for m in METRICS) + f" | {miss} |")
     return "\n".join(lines) + "\n"
 
 
-def figure(doc: dict, path: Path) -> None:
+def figure(sets: dict, path: Path) -> None:
+    """Image AUROC (mean ± std over seeds) per axis value; one row of panels per set; kNN as crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tables = [t for t in ("teacher", "levels", "size", "epochs", "decoder") if any(r["table"] == t for r in doc["rows"])]
-    fig, axes = plt.subplots(1, len(tables), figsize=(3.2 * len(tables), 3.2), sharey=True, squeeze=False)
-    for ax, t in zip(axes[0], tables):
-        rows = [r for r in doc["rows"] if r["table"] == t]
-        values = list(dict.fromkeys(str(r["value"]) for r in rows))
-        for j, method in enumerate(("rd", "mrkd", "knn")):
-            pts = [(values.index(str(r["value"])), r["metrics"].get("image_auroc")) for r in rows if r["method"] == method]
-            pts = [(x, ms) for x, ms in pts if ms and ms["mean"] is not None]
-            if pts:
-                ax.errorbar([x + 0.1 * (j - 1) for x, _ in pts], [ms["mean"] for _, ms in pts],
-                            yerr=[ms["std"] or 0 for _, ms in pts], fmt="o", capsize=3, label=method)
-        ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "") for v in values], rotation=20)
-        ax.set_title(t)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("image AUROC (%) — mean ± std over seeds")
-    axes[0][0].legend()
-    fig.suptitle("MTD: what the teacher setting does (one factor at a time around the base)")
+    order = ("teacher", "levels", "size", "epochs", "decoder")
+    panels = {name: [t for t in order if any(r["table"] == t and r["seeds_done"] for r in s["rows"])]
+              for name, s in sets.items()}
+    ncol = max([len(p) for p in panels.values()] + [1])
+    fig, axes = plt.subplots(len(sets), ncol, figsize=(3.2 * ncol, 3.0 * len(sets)), squeeze=False)
+    for i, (name, s) in enumerate(sets.items()):
+        knn = {r["value"]: r["metrics"].get("image_auroc") for r in s["rows"] if r["method"] == "knn"}
+        for j in range(ncol):
+            ax = axes[i][j]
+            if j >= len(panels[name]):
+                ax.axis("off")
+                continue
+            t = panels[name][j]
+            rows = [r for r in s["rows"] if r["table"] == t]
+            values = list(dict.fromkeys(str(r["value"]) for r in rows))
+            for k, method in enumerate(("rd", "mrkd")):
+                pts = [(values.index(str(r["value"])), r["metrics"].get("image_auroc")) for r in rows if r["method"] == method]
+                pts = [(x, ms) for x, ms in pts if ms and ms["mean"] is not None]
+                if pts:
+                    ax.errorbar([x + 0.08 * (2 * k - 1) for x, _ in pts], [ms["mean"] for _, ms in pts],
+                                yerr=[ms["std"] or 0 for _, ms in pts], fmt="o", capsize=3, label=method)
+            base_knn = knn.get("efficientnet_lite0 / default levels / 128 px")
+            if base_knn and base_knn["mean"] is not None:
+                ax.axhline(base_knn["mean"], color="0.4", linestyle=":", linewidth=1, label="kNN, base features")
+            ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "") for v in values], rotation=20, fontsize=8)
+            ax.set_title(f"{name}: {t}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("image AUROC (%)")
+                ax.legend(fontsize=7)
+    fig.suptitle("MTD, one factor at a time around the base (Lite0, 4-8-16, 128 px); bars: std over seeds", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -239,8 +271,8 @@ def main(argv=None) -> int:
     r.add_argument("--out", default="runs/fidelity")
     r.add_argument("--deadline-s", type=float, default=None)
     p = sub.add_parser("report")
-    p.add_argument("--profile", default="gpu")
-    p.add_argument("--runs", nargs="+", default=["runs/fidelity"])
+    p.add_argument("--set", nargs=3, action="append", required=True, metavar=("NAME", "PROFILE", "RUNS"),
+                   help="a set of results: its name, the study profile its cells used, its runs folder (repeatable)")
     p.add_argument("--out", default="docs/results")
     for sp in (r, p):
         sp.add_argument("--tables", nargs="+", default=None, help="only these study tables (default: all)")
