@@ -12,10 +12,6 @@ metrics without masks) as ``unavailable: <why>``.
 
 from __future__ import annotations
 
-import csv
-import html
-import json
-import os
 import statistics
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +26,7 @@ REPORTED_PROTOCOL_KEYS = ("image_size", "mask_resolution", "aupro_mode", "fpr_li
                           "batch_size", "device")
 COLUMNS = ("setting", "dataset", "category", "metric", "paper", "ours (mean ± std, n)", "delta", "notes")
 CSV_COLUMNS = ("paper_id", "table", "setting", "dataset", "category", "metric", "paper", "ours_mean", "ours_std", "n",
-               "delta", "status", "notes", "seeds", "ours_values", "train_s_mean", "protocol_ours")
+               "delta", "status", "notes", "seeds", "ours_values", "train_s_mean", "protocol_ours", "same_as")
 
 
 def reference_setting(setting: dict, method: str) -> str:
@@ -104,18 +100,21 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     refs = {(r["setting"], r["dataset"], r["category"], r["metric"]): r["value"] for r in reference}
     sec = {"paper": paper, "table": table, "title": table_title(cfg), "config": source, "profile": profile,
            "protocol_paper": ref.get("protocol", {}), "paper_title": ref.get("title"), "rows": [], "figures": [],
-           "weights": [], "data": [], "protocol_ours": {},
+           "weights": [], "data": [], "protocol_ours": {}, "test_counts": {},
            "reference": reference}
     if profile not in profile_names(cfg):
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
+    from .summary import profile_meaning
+
+    sec["meaning"] = profile_meaning(cfg, profile)
     from adlib.experiment import category_name
 
     groups: dict = {}
     for cell in expand(cfg, profile):
         ds, cat, seed = cell.run["dataset"], category_name(cell.run["category"]), cell.run["seed"]
         name = reference_setting(cell.setting, cell.method)
-        g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "missing": [], "failed": {}})
+        g = groups.setdefault((name, ds, cat), {"seeds": [], "results": [], "missing": [], "failed": {}, "trained": []})
         g["seeds"].append(seed)
         path = cell.results_path(runs_dir)
         res, why = cell.read_results(runs_dir)
@@ -127,6 +126,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
                 g["failed"][seed] = f"the run did not evaluate variant {cell.variant!r}"
                 continue
             g["results"].append(res)
+            g["trained"].append(f"{path}#{cell.variant or ''}")
             sec["figures"] += [str(f) for f in sorted(path.parent.glob("*.png")) + sorted((path.parent / "figures").glob("*.png"))]
         elif (why := cell.failure(runs_dir)) is not None:
             g["failed"][seed] = why
@@ -136,6 +136,11 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     seen = {m for r in allres for m in _flat(r["metrics"])} | {k[3] for k in refs} | set(unavailable_metrics(allres))
     names = [m for m in metrics if m in seen]
     sec["protocol_ours"] = protocol_summary(allres)
+    for (_, _, cat), g in groups.items():
+        for r in g["results"]:
+            test = (r["data"].get("counts") or {}).get("test")
+            if isinstance(test, dict):
+                sec["test_counts"].setdefault(cat, [test.get("good", 0), sum(v for k, v in test.items() if k != "good")])
     for r in allres:
         w = {k: r["weights"].get(k) for k in ("name", "source", "sha256")}
         d = {"name": r["data"].get("name"), "split_seed": r["data"].get("split_seed"),
@@ -143,14 +148,15 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
         sec["weights"] += [w] if w not in sec["weights"] else []
         sec["data"] += [d] if d not in sec["data"] else []
 
-    def row(name, ds, cat, metric, values, status, notes, seeds, res=(), train=()):
+    def row(name, ds, cat, metric, values, status, notes, seeds, res=(), train=(), trained=()):
         mean, std, n = _stats([100.0 * v for v in values])
         p = refs.get((name, ds, cat, metric))
         return {"paper_id": paper, "table": table, "setting": name, "dataset": ds, "category": cat, "metric": metric,
                 "paper": p, "ours_mean": mean, "ours_std": std, "n": n,
                 "delta": None if mean is None or p is None else mean - p, "status": status, "notes": notes,
                 "seeds": list(seeds), "ours_values": [100.0 * v for v in values],
-                "train_s_mean": statistics.fmean(train) if train else None, "protocol_ours": protocol_summary(list(res))}
+                "train_s_mean": statistics.fmean(train) if train else None, "protocol_ours": protocol_summary(list(res)),
+                "trained": sorted(trained), "same_as": None}
 
     for (name, ds, cat), g in groups.items():
         notes = [n for _, n in sorted([(s, f"seed {s} not run") for s in g["missing"]]
@@ -167,14 +173,16 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
             why = unavailable_metrics(g["results"]).get(m)
             status = f"unavailable: {why}" if why and not seeds else "partial" if notes else "ok"
             sec["rows"].append(row(name, ds, cat, m, [v for v in vals if v is not None], status,
-                                   "; ".join(notes), seeds, g["results"], train))
+                                   "; ".join(notes), seeds, g["results"], train, g["trained"]))
     cats = list(dict.fromkeys(k[2] for k in groups))
     if len(cats) > 1:  # the paper's "average" rows: per seed, the mean over all categories
         for name, ds in dict.fromkeys((k[0], k[1]) for k in groups):
             for m in names:
                 by_seed: dict = {}
+                trained = []
                 for r in sec["rows"]:
                     if (r["setting"], r["dataset"], r["metric"]) == (name, ds, m):
+                        trained += r["trained"]
                         for s, v in zip(r["seeds"], r["ours_values"]):
                             by_seed.setdefault(s, {})[r["category"]] = v / 100.0
                 full = {s: statistics.fmean(v.values()) for s, v in by_seed.items() if len(v) == len(cats)}
@@ -182,7 +190,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
                 note = f"mean over {len(cats)} categories" if full else f"incomplete: {done}/{len(cats)} categories"
                 if full or (name, ds, "average", m) in refs:
                     sec["rows"].append(row(name, ds, "average", m, list(full.values()), "ok" if full else "not run",
-                                           note, sorted(full)))
+                                           note, sorted(full), trained=trained if full else ()))
     return sec
 
 
@@ -231,11 +239,51 @@ def report_metrics(sec: dict) -> list[str]:
                               + [r["metric"] for r in sec.get("reference", [])]))
 
 
+def mark_same_training(tables: list[dict]) -> None:
+    """Rows whose numbers come from the same trainings (results files, and variant) as rows of an
+    earlier table or setting get ``same_as`` = ``"<paper> <title>, <setting>, <category>"`` of the first."""
+    first: dict = {}
+    for sec in tables:
+        for r in sec["rows"]:
+            if not r.get("trained"):
+                continue
+            here = f"{sec['paper']} {sec['title']}, {r['setting']}, {r['category']}"
+            key = (tuple(r["trained"]), r["metric"])
+            r["same_as"] = None if first.setdefault(key, here) == here else first[key]
+
+
+def profiles_in(configs, runs_dir, seeds=None) -> list[str]:
+    """The profiles of ``configs`` that have cells under ``runs_dir`` (a results file or an ``error.txt``
+    in a cell's folder; any seed), in the configs' order."""
+    runs = Path(runs_dir)
+    found = {p.parent.parent for name in ("results.json", "error.txt") for p in runs.rglob(name)}
+    out: dict = {}
+    for c in configs:
+        cfg = load_config(c) if not isinstance(c, dict) else c
+        cfg = dict(cfg, seeds=list(seeds)) if seeds else cfg
+        for profile in profile_names(cfg):
+            if profile in out:
+                continue
+            try:
+                cells = expand(cfg, profile)
+            except ConfigError:
+                continue
+            if any(cell.results_path(runs).parent.parent in found for cell in cells):
+                out[profile] = True
+    return list(out)
+
+
+def has_results(report: dict) -> bool:
+    """Whether any row has a result, a failure or a note (False: nothing of these tables was run there)."""
+    return any(r["n"] or r["status"] != "not run" or "failed" in (r["notes"] or "")
+               for sec in report["tables"] for r in sec["rows"])
+
+
 def build_report(configs, runs_dir, profile: str = "small", out_dir=None, metrics=DEFAULT_METRICS,
-                 seeds=None) -> dict:
+                 seeds=None, figures: bool = True) -> dict:
     """Collect every config (a path or a dict: one paper table) into a report dict; with ``out_dir``
-    also write ``report_<profile>.md/.html/.csv`` there (paths in ``report["files"]``). ``seeds``
-    replaces the configs' own seeds (as ``adlib reproduce --seeds`` does)."""
+    also write ``report_<profile>.md/.html/.csv`` and the figures there (:func:`write_report`).
+    ``seeds`` replaces the configs' own seeds (as ``adlib reproduce --seeds`` does)."""
     tables, offered = [], {}
     for c in configs:
         cfg, source = (c, None) if isinstance(c, dict) else (load_config(c), str(c))
@@ -244,160 +292,38 @@ def build_report(configs, runs_dir, profile: str = "small", out_dir=None, metric
         tables.append(_table(cfg, runs_dir, profile, tuple(metrics), source))
     if tables and profile not in offered:
         raise ConfigError(f"unknown profile {profile!r}: no table offers it (they offer: {', '.join(offered)})")
-    report = {"profile": profile, "runs_dir": str(runs_dir), "tables": tables, "files": {},
+    mark_same_training(tables)
+    report = {"profile": profile, "runs_dir": str(runs_dir), "tables": tables, "files": {}, "figures": {},
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for kind, ext, writer in (("markdown", "md", to_markdown), ("html", "html", to_html), ("csv", "csv", write_csv)):
-            path = out / f"report_{profile}.{ext}"
-            writer(report, path) if kind == "csv" else path.write_text(writer(report, out), encoding="utf-8")
-            report["files"][kind] = str(path)
+        write_report(report, out_dir, figures=figures)
     return report
 
 
-# -- writers ---------------------------------------------------------------------------------------
-def _num(v, signed=False) -> str:
-    return "–" if v is None else (f"{v:+.2f}" if signed else f"{v:.2f}")
+def write_report(report: dict, out_dir, figures: bool = True) -> dict:
+    """Write ``report_<profile>.md/.html/.csv`` and (``figures``) the PNG figures into ``out_dir``;
+    their paths go into ``report["files"]`` and ``report["figures"]``."""
+    from adlib.fileio import atomic_write_text
+
+    from .figures import write_figures
+    from .summary import summary_rows
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report["summary"] = summary_rows(report)
+    if figures:
+        report["figures"] = write_figures(report, out)
+    for kind, ext, writer in (("markdown", "md", to_markdown), ("html", "html", to_html), ("csv", "csv", write_csv)):
+        path = out / f"report_{report['profile']}.{ext}"
+        writer(report, path) if kind == "csv" else atomic_write_text(path, writer(report, out))
+        report["files"][kind] = str(path)
+    return report
 
 
-def _ours(r: dict) -> str:
-    if r["n"] == 0:
-        return r["status"]
-    return f"{r['ours_mean']:.2f} ± {_num(r['ours_std'])} (n={r['n']})"
+from .report_files import (ORDERING_COLUMNS, ORDERING_NOTE, ordering_rows, section_html, to_html,  # noqa: E402
+                           to_markdown, write_csv)
+from .summary import summary_markdown, summary_rows  # noqa: E402
 
-
-def _paper(v) -> str:
-    return "–" if v is None else f"{v:g}"
-
-
-def _cells(r: dict) -> list[str]:
-    return [r["setting"], r["dataset"], r["category"], r["metric"] or "–", _paper(r["paper"]), _ours(r),
-            _num(r["delta"], True), r["notes"]]
-
-
-def _header(sec: dict) -> list[str]:
-    w = "; ".join(f"`{x['name']}` from `{x['source']}` (sha256 `{(x['sha256'] or 'none')[:12]}`)" for x in sec["weights"])
-    d = "; ".join(f"`{x['name']}` (" + ", ".join(f"{k} {v}" for k, v in x["counts"].items())
-                  + (f", split_seed {x['split_seed']}" if x["split_seed"] is not None else "") + ")" for x in sec["data"])
-    ours = " · ".join(f"{k} {v}" for k, v in sec["protocol_ours"].items()) or "–"
-    paper = " · ".join(f"{k} {v}" for k, v in sec["protocol_paper"].items()) or "–"
-    return [f"Weights: {w or '–'} · Data: {d or '–'}", f"Protocol (ours): {ours}", f"Protocol (paper): {paper}"]
-
-
-def _rel(path, base) -> str:
-    return Path(os.path.relpath(path, base)).as_posix() if base is not None else Path(path).as_posix()
-
-
-ORDERING_COLUMNS = ("metric", "setting", "paper", "paper's data", "ours", "our data")
-ORDERING_NOTE = ("The paper's numbers come from other data than ours, so the rows above have no delta. "
-                 "Setting by setting (read the ordering, not the values):")
-
-
-def ordering_rows(sec: dict) -> list[list[str]]:
-    """Where the paper's numbers are on other data than ours (no delta in the rows): per metric and
-    setting, the paper's value on its data beside ours (:func:`settings_view`), as table cells."""
-    out = []
-    for metric in report_metrics(sec):
-        view = settings_view(sec, metric)
-        if view["same_data"] or not view["paper"] or not view["ours"]:
-            continue
-        for name in dict.fromkeys([*view["ours"], *view["paper"]]):
-            mean, std, n = view["ours"].get(name, (None, None, 0))
-            ours = f"{mean:.2f} ± {_num(std)} (n={n})" if n else "–"
-            out.append([metric, name, _paper(view["paper"].get(name)), view["paper_label"].removeprefix("paper: "),
-                        ours, view["ours_label"]])
-    return out
-
-
-def _md_table(columns, rows) -> list[str]:
-    line = lambda cells: "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"  # noqa: E731
-    return [line(columns), "|" + "---|" * len(columns)] + [line(r) for r in rows]
-
-
-def _html_table(columns, rows, classes=None) -> str:
-    """``classes``: per row, one ``class`` attribute (or "") per cell."""
-    e = html.escape
-    out = ["<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in columns) + "</tr>"]
-    for i, row in enumerate(rows):
-        cls = classes[i] if classes else [""] * len(row)
-        out.append("<tr>" + "".join(f"<td{k}>{e(c)}</td>" for k, c in zip(cls, row)) + "</tr>")
-    return "\n".join(out + ["</table>"])
-
-
-def to_markdown(report: dict, base=None) -> str:
-    lines = [f"# Reproduction report (profile `{report['profile']}`)", "",
-             f"Results from `{report['runs_dir']}`, generated {report['created']}. Ours and paper in %, "
-             "delta = ours − paper (percentage points); std over seeds (n − 1).", ""]
-    for sec in report["tables"]:
-        lines += [f"## {sec['paper']} — {sec['title']}" + (f" (`{sec['config']}`)" if sec["config"] else ""), ""]
-        if sec.get("skipped"):
-            lines += [f"_{sec['skipped']}_", ""]
-            continue
-        lines += [ln + "  " for ln in _header(sec)] + [""] + _md_table(COLUMNS, [_cells(r) for r in sec["rows"]])
-        if ordering := ordering_rows(sec):
-            lines += ["", ORDERING_NOTE, ""] + _md_table(ORDERING_COLUMNS, ordering)
-        if sec["figures"]:
-            lines += ["", "Figures: " + " · ".join(f"[{_rel(f, Path(report['runs_dir']))}]({_rel(f, base)})"
-                                                   for f in sec["figures"])]
-        lines.append("")
-    return "\n".join(lines)
-
-
-CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-       "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eee}"
-       "td.pos{background:#d7f5d7}td.neg{background:#f8d4d4}p.meta{margin:.2em 0;font-size:90%}")
-
-
-NOTEBOOK_CSS = ("<style>.adlib-report table{border-collapse:collapse;margin:.5em 0}.adlib-report th,.adlib-report td"
-                "{border:1px solid #ccc;padding:2px 6px;text-align:left}.adlib-report th{background:#eee}"
-                ".adlib-report td.pos{background:#d7f5d7}.adlib-report td.neg{background:#f8d4d4}"
-                ".adlib-report p.meta{margin:.2em 0;font-size:90%}</style>")
-
-
-def section_html(sec: dict, rows: list[dict] | None = None, standalone: bool = False) -> str:
-    """One report table as HTML: weights, data and both protocols, then its rows (all, or ``rows``);
-    deltas coloured (green: ours ≥ paper). ``standalone``: wrapped with its own scoped style, for a
-    notebook output or a widget."""
-    e = html.escape
-    if standalone:
-        return f"<div class=\"adlib-report\">{NOTEBOOK_CSS}{section_html(sec, rows)}</div>"
-    if sec.get("skipped"):
-        return f"<p><em>{e(sec['skipped'])}</em></p>"
-    shown = sec["rows"] if rows is None else rows
-    classes = [["" if i != 6 or r["delta"] is None else " class=\"pos\"" if r["delta"] >= 0 else " class=\"neg\""
-                for i in range(len(COLUMNS))] for r in shown]
-    out = [f"<p class=\"meta\">{e(ln.replace('`', ''))}</p>" for ln in _header(sec)]
-    out.append(_html_table(COLUMNS, [_cells(r) for r in shown], classes))
-    if rows is None and (ordering := ordering_rows(sec)):
-        out += [f"<p class=\"meta\">{e(ORDERING_NOTE)}</p>", _html_table(ORDERING_COLUMNS, ordering)]
-    return "\n".join(out)
-
-
-def to_html(report: dict, base=None) -> str:
-    e = html.escape
-    out = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\">",
-           f"<title>Reproduction report ({e(report['profile'])})</title><style>{CSS}</style></head><body>",
-           f"<h1>Reproduction report (profile {e(report['profile'])})</h1>",
-           f"<p class=\"meta\">Results from {e(report['runs_dir'])}, generated {e(report['created'])}. Ours and paper "
-           "in %, delta = ours − paper (percentage points); std over seeds (n − 1).</p>"]
-    for sec in report["tables"]:
-        out.append(f"<h2>{e(sec['paper'])} — {e(sec['title'])}</h2>")
-        out.append(section_html(sec))
-        if sec["figures"]:
-            out.append("<p>Figures: " + " · ".join(f"<a href=\"{e(_rel(f, base))}\">{e(_rel(f, Path(report['runs_dir'])))}</a>"
-                                                   for f in sec["figures"]) + "</p>")
-    return "\n".join(out + ["</body></html>", ""])
-
-
-def write_csv(report: dict, path) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        w.writeheader()
-        for sec in report["tables"]:
-            for r in sec["rows"]:
-                w.writerow({**{k: "" if r[k] is None else round(r[k], 6) if isinstance(r[k], float) else r[k]
-                               for k in CSV_COLUMNS},
-                            "seeds": " ".join(map(str, r["seeds"])), "ours_values": " ".join(f"{v:.4f}" for v in r["ours_values"]),
-                            "protocol_ours": json.dumps(r["protocol_ours"], sort_keys=True)})
-    return Path(path)
+__all__ = ["build_report", "write_report", "summary_rows", "summary_markdown", "settings_view", "report_metrics",
+           "section_html", "ordering_rows", "profiles_in", "has_results", "reference_setting", "error_line",
+           "ORDERING_COLUMNS", "ORDERING_NOTE", "to_markdown", "to_html", "write_csv"]

@@ -1,0 +1,112 @@
+"""Verdicts of a reproduction: does our number support the paper's claim, beyond the noise?
+
+Four verdicts (:data:`VERDICTS`), each given with its reason:
+
+``holds``
+    a value claim on the same data: ours is above the paper's value by more than the noise;
+    an ordering claim ("A > B"): our A − B is positive by more than the noise.
+``within noise``
+    |ours − paper| (a value), or |our A − B| (an ordering), is at most the noise: the data cannot
+    tell ours from the paper (a value reproduced), or A from B (an ordering not confirmed either way).
+``reversed``
+    a value: ours is below the paper's value by more than the noise (the claim is not reached);
+    an ordering: our A − B is negative by more than the noise (we find B > A).
+``not comparable``
+    no number of the paper for this metric, no result of ours, a different metric definition
+    (e.g. another PRO), or the paper's value is on other data and there is no ordering to compare.
+
+The noise (percentage points) is ``max(2 × spread over seeds, floor)``:
+
+* spread over seeds, a value: the sample std of ours over seeds (needs n ≥ 2);
+  an ordering: the std of the per-seed difference A − B when both were run with ≥ 2 common seeds,
+  else √(std_A² + std_B²) when each has n ≥ 2; with n = 1 the seed noise is unknown and only the
+  floor is used (said in the reason).
+* floor (:func:`noise_floor`): what the test set can resolve. For image AUROC one swapped pair of
+  test images (one normal ranked above one anomalous) moves the AUROC by
+  ``100 / (n_normal · n_anomalous)`` points; over several categories (an ``average``) the mean of
+  their floors. For every metric at least :data:`PRINT_FLOOR` (the papers print one decimal, so
+  their values are only known to ± 0.05 points).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+
+VERDICTS = ("holds", "within noise", "reversed", "not comparable")
+PRINT_FLOOR = 0.05  # half of the papers' last printed digit (0.1 points)
+
+
+@dataclass
+class Verdict:
+    """A verdict with its reason; ``delta`` (ours − paper, or our A − B) and ``noise`` in points."""
+
+    verdict: str
+    reason: str
+    delta: float | None = None
+    noise: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def pair_floor(n_normal: int, n_anomalous: int) -> float | None:
+    """Points of image AUROC that one swapped (normal, anomalous) pair of test images moves it by."""
+    return 100.0 / (n_normal * n_anomalous) if n_normal and n_anomalous else None
+
+
+def noise_floor(metric: str, test_counts=()) -> float:
+    """The smallest difference the test set resolves, in points: for ``image_auroc`` the mean over
+    ``test_counts`` (``(n_normal, n_anomalous)`` per category) of :func:`pair_floor`; at least
+    :data:`PRINT_FLOOR` for every metric."""
+    floors = [f for c in test_counts if (f := pair_floor(*c))] if metric == "image_auroc" else []
+    return max(PRINT_FLOOR, statistics.fmean(floors) if floors else 0.0)
+
+
+def _noise(spread: float | None, floor: float, how: str) -> tuple[float, str]:
+    if spread is None:
+        return floor, f"n = 1, seed noise unknown: test-set floor {floor:.2f}"
+    if 2 * spread >= floor:
+        return 2 * spread, f"2 × {how} = {2 * spread:.2f}"
+    return floor, f"test-set floor {floor:.2f} (> 2 × {how} = {2 * spread:.2f})"
+
+
+def value_verdict(ours_mean: float | None, ours_std: float | None, n: int, paper: float | None,
+                  floor: float = PRINT_FLOOR) -> Verdict:
+    """Ours (mean, std over ``n`` seeds) against the paper's value on the same data, in points."""
+    if paper is None:
+        return Verdict("not comparable", "the paper gives no value here")
+    if not n or ours_mean is None:
+        return Verdict("not comparable", "no result of ours")
+    noise, how = _noise(ours_std if n > 1 else None, floor, "std over seeds")
+    delta = ours_mean - paper
+    if abs(delta) <= noise:
+        return Verdict("within noise", f"|ours − paper| = {abs(delta):.2f} ≤ noise ({how})", delta, noise)
+    side = "above" if delta > 0 else "below"
+    return Verdict("holds" if delta > 0 else "reversed",
+                   f"ours {side} the paper by {abs(delta):.2f} > noise ({how})", delta, noise)
+
+
+def difference_noise(a: dict, b: dict) -> tuple[float, float | None, str]:
+    """``(mean A − mean B, spread of that difference or None, how)`` from ``{seed: value}`` of two settings."""
+    diff = statistics.fmean(a.values()) - statistics.fmean(b.values())
+    common = sorted(set(a) & set(b))
+    if len(common) >= 2:
+        return diff, statistics.stdev([a[s] - b[s] for s in common]), f"std of the per-seed difference (n = {len(common)})"
+    if len(a) >= 2 and len(b) >= 2:
+        return diff, math.hypot(statistics.stdev(a.values()), statistics.stdev(b.values())), "√(std_A² + std_B²)"
+    return diff, None, ""
+
+
+def ordering_verdict(a: dict, b: dict, floor: float = PRINT_FLOOR) -> Verdict:
+    """The claim "A > B": our per-seed values ``{seed: points}`` of A and of B."""
+    if not a or not b:
+        return Verdict("not comparable", "a setting of the claim has no result of ours")
+    diff, spread, how = difference_noise(a, b)
+    noise, how = _noise(spread, floor, how)
+    if abs(diff) <= noise:
+        return Verdict("within noise", f"|A − B| = {abs(diff):.2f} ≤ noise ({how})", diff, noise)
+    if diff > 0:
+        return Verdict("holds", f"A − B = {diff:+.2f} > noise ({how})", diff, noise)
+    return Verdict("reversed", f"A − B = {diff:+.2f}, below −noise ({how})", diff, noise)
