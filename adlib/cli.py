@@ -7,7 +7,8 @@
     adlib reproduce TABLE [--profile small|full] [--seeds 0 1 2] [--out runs]   run a paper table's grid
                                          (TABLE: mrkd/table5, a name under adlib/configs, or a .yaml path)
     adlib reproduce --all [--full]       every table: quick CPU profiles (+ MTD if present), then the report
-    adlib report TABLE|PAPER ... --runs runs [--profile small] [--out reports]   paper / ours / delta tables
+    adlib report TABLE|PAPER ... --runs runs [--profile P] [--out reports]   summary, verdicts, figures, tables
+                                         (default: each profile found under --runs)
     adlib eval --maps DIR --dataset NAME --category CAT [--resolution original|N] [--out FILE]
                                          every metric of saved anomaly maps (<DIR>/<category>/test/<defect>/<id>.tiff)
 """
@@ -187,29 +188,48 @@ def _run_config(a, config, profile, strict: bool = False) -> list[dict]:
 
 
 def cmd_report(a) -> int:
-    from adlib.reproduce.report import build_report
-
-    from adlib.reproduce import find_configs
+    """The report of each profile found under --runs (or of --profile); no results there is an error."""
+    from adlib.reproduce import find_configs, load_config
+    from adlib.reproduce.report import build_report, has_results, profiles_in, write_report
 
     configs = [p for c in a.configs for p in find_configs(c)]
     runs = Path(a.runs).expanduser()
     if not runs.is_dir():
-        build_report(configs, runs, a.profile, None, seeds=a.seeds)  # config and profile errors first; writes nothing
+        if a.profile:
+            build_report(configs, runs, a.profile, None, seeds=a.seeds)  # config and profile errors first
+        else:
+            [load_config(c) for c in configs]
         print(f"error: runs folder {runs} {'is a file' if runs.exists() else 'not found'}: give the --out folder "
               "of `adlib reproduce` (default ./runs) with --runs", file=sys.stderr)
         return 2
-    rep = build_report(configs, a.runs, a.profile, a.out, seeds=a.seeds)
-    for sec in rep["tables"]:
-        rows = sec["rows"]
-        done = sum(r["n"] > 0 for r in rows)
-        print(f"{sec['paper']} {sec['title']}: {sec.get('skipped') or f'{done}/{len(rows)} rows with results'}")
-        problems = [(r["setting"], r["category"], r["status"] if r["status"].startswith("failed") else
-                     f"{r['metric']} {r['status']}" if r["status"].startswith("unavailable") else r["notes"])
-                    for r in rows if r["status"].startswith(("failed", "unavailable")) or "failed" in (r["notes"] or "")]
-        for setting, category, what in dict.fromkeys(problems):  # failed cells and corrupt files, named
-            print(f"  {setting} {category}: {what}")
-    print(rep["files"]["markdown"])
-    return 0
+    profiles = [a.profile] if a.profile else profiles_in(configs, runs, a.seeds)
+    if not profiles:
+        print(f"error: {runs} holds no results of these tables ({sum(1 for _ in runs.rglob('results.json'))} "
+              "results files there, none a cell of theirs): give the --out folder of `adlib reproduce`, or --profile",
+              file=sys.stderr)
+        return 1
+    if not a.profile:
+        print(f"profiles found in {runs}: {', '.join(profiles)}")
+    rc = 0
+    for profile in profiles:
+        rep = build_report(configs, runs, profile, None, seeds=a.seeds)
+        for sec in rep["tables"]:
+            rows = sec["rows"]
+            done = sum(r["n"] > 0 for r in rows)
+            print(f"{sec['paper']} {sec['title']}: {sec.get('skipped') or f'{done}/{len(rows)} rows with results'}")
+            problems = [(r["setting"], r["category"], r["status"] if r["status"].startswith("failed") else
+                         f"{r['metric']} {r['status']}" if r["status"].startswith("unavailable") else r["notes"])
+                        for r in rows if r["status"].startswith(("failed", "unavailable")) or "failed" in (r["notes"] or "")]
+            for setting, category, what in dict.fromkeys(problems):  # failed cells and corrupt files, named
+                print(f"  {setting} {category}: {what}")
+        if not has_results(rep):
+            print(f"error: no results of profile {profile!r} under {runs} (every cell not run): give the --out folder "
+                  "of `adlib reproduce`, or the --profile it ran", file=sys.stderr)
+            rc = 1
+            continue
+        write_report(rep, a.out)
+        print(rep["files"]["markdown"])
+    return rc
 
 
 def cmd_eval(a) -> int:
@@ -295,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("configs", nargs="+", metavar="TABLE",
                     help="<paper>/<table> or <paper> (all its tables) under adlib/configs, or .yaml paths / folders")
     rr.add_argument("--runs", default="runs", help="results folder (default ./runs)")
-    rr.add_argument("--profile", default="small", help="small (default) | full | ...")
+    rr.add_argument("--profile", default=None,
+                    help="small | full | quick | ... (default: every profile whose results are under --runs)")
     rr.add_argument("--seeds", type=int, nargs="+", default=None, help="the seeds that reproduce ran with --seeds")
     rr.add_argument("--out", default="reports", help="folder for report_<profile>.md/.html/.csv (default ./reports)")
     rr.set_defaults(func=cmd_report)

@@ -303,3 +303,156 @@ def test_seeds_override(runs, tmp_path, capsys):
     assert main(["report", str(cfg), "--runs", str(runs), "--profile", "small", "--seeds", "1", "--out", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report_small.md").read_text()
     assert "| rd | mvtec_ad | carpet | image_auroc | 98.9 | 99.00 ± – (n=1) |" in md
+
+
+# -- issue 16: summary with verdicts, figures, equal cells once, profiles found under --runs ---------------------
+def _write_runs(runs, cfg, values, test=None, aupro=None):
+    """Hand-made results: ``values[(setting, seed)] = (image, pixel)`` fractions; ``test``: test counts."""
+    from adlib.reproduce.report import reference_setting
+
+    for cell in expand(cfg, "small"):
+        key = (reference_setting(cell.setting, cell.method), cell.run["seed"])
+        if key not in values:
+            continue
+        res = _results(cell, *values[key])
+        if test is not None:
+            res["data"]["counts"]["test"] = test
+        if aupro is not None:
+            res["metrics"]["aupro"] = {"value": aupro, "protocol": {"level": "pixel", "mode": "mvtec"}, "per_defect": {}}
+        write_results(res, cell.results_path(runs))
+
+
+def _claim(rows, metric, kind, **match):
+    found = [r for r in rows if r["metric"] == metric and r["kind"] == kind and all(r.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, (metric, kind, match, rows)
+    return found[0]
+
+
+def test_verdict_rule_units():
+    from adlib.reproduce.verdicts import noise_floor, ordering_verdict, pair_floor, value_verdict
+
+    assert pair_floor(4, 3) == pytest.approx(100 / 12) and pair_floor(0, 3) is None
+    assert noise_floor("image_auroc", [(40, 50)]) == 0.05  # 100/2000 = 0.05: the print floor
+    assert noise_floor("image_auroc", [(4, 5), (10, 10)]) == pytest.approx((5 + 1) / 2)
+    assert noise_floor("pixel_auroc", [(4, 5)]) == 0.05
+    assert value_verdict(98.9, 0.05, 3, 98.9).verdict == "within noise"
+    assert value_verdict(99.5, 0.05, 3, 98.9).verdict == "holds"
+    v = value_verdict(95.0, 0.1, 3, 99.9)
+    assert v.verdict == "reversed" and v.noise == pytest.approx(0.2) and "below" in v.reason
+    assert value_verdict(95.0, None, 1, 99.9, floor=8.0).verdict == "within noise"  # n = 1: floor only
+    assert "n = 1" in value_verdict(95.0, None, 1, 99.9, floor=8.0).reason
+    assert value_verdict(None, None, 0, 99.9).verdict == value_verdict(90, 1, 2, None).verdict == "not comparable"
+    a, b = {0: 80.0, 1: 81.0, 2: 79.0}, {0: 70.0, 1: 71.5, 2: 68.5}  # per-seed differences 10, 9.5, 10.5
+    v = ordering_verdict(a, b)
+    assert v.verdict == "holds" and v.delta == pytest.approx(10) and v.noise == pytest.approx(1.0)
+    assert ordering_verdict(b, a).verdict == "reversed"
+    assert ordering_verdict({0: 70.0, 1: 72.0}, {0: 71.0, 1: 70.0}).verdict == "within noise"  # diffs -1, +2
+    assert ordering_verdict({0: 80.0}, {}).verdict == "not comparable"
+
+
+SAME = dict(CFG, seeds=[0, 1, 2], profiles={"small": {**CFG["profiles"]["small"],
+                                                      "data": {**CFG["profiles"]["small"]["data"], "categories": ["carpet"]}}})
+
+
+def test_summary_verdicts_same_data(tmp_path):
+    """MVTec AD carpet as the paper (values): rd image AUROC as the paper's (within noise), rd_var far
+    below (reversed), rd pixel AUROC above (holds), a metric the paper lacks (not comparable)."""
+    from adlib.reproduce.report import summary_markdown, summary_rows
+
+    runs = tmp_path / "runs"
+    vals = {("rd", 0): (0.9885, 0.995), ("rd", 1): (0.9895, 0.9952), ("rd", 2): (0.989, 0.9948),
+            ("rd_var", 0): (0.950, 0.993), ("rd_var", 1): (0.951, 0.993), ("rd_var", 2): (0.949, 0.993)}
+    _write_runs(runs, SAME, vals, test={"good": 40, "cut": 50}, aupro=0.9)
+    rep = build_report([SAME], runs, "small")
+    rows = summary_rows(rep)
+    assert _claim(rows, "image_auroc", "value", setting="rd")["verdict"] == "within noise"
+    r = _claim(rows, "image_auroc", "value", setting="rd_var")
+    assert r["verdict"] == "reversed" and r["paper_value"] == "99.9" and r["ours"] == "95.00 ± 0.10 (n = 3)"
+    assert r["delta"] == pytest.approx(95.0 - 99.9) and r["noise"] == pytest.approx(0.2)
+    assert _claim(rows, "pixel_auroc", "value", setting="rd")["verdict"] == "holds"  # 99.5 vs the paper's 98.9
+    o = _claim(rows, "image_auroc", "ordering")
+    assert (o["a"], o["b"], o["verdict"]) == ("rd_var", "rd", "reversed") and o["delta"] == pytest.approx(95 - 98.9)
+    none = [r for r in rows if r["kind"] == "none"]
+    assert len(none) == 1 and none[0]["metric"] == "aupro" and none[0]["verdict"] == "not comparable"
+    md = summary_markdown(rep)
+    assert md.startswith("## Summary") and "mvtec_ad (carpet), 64 px, 1 epochs" in md and "smoke-level" in md
+    assert "| rd_variance_loss | Table I | image_auroc | rd_var = 99.9 on mvtec_ad, carpet | 99.9 | 95.00 ± 0.10 (n = 3) " \
+           "| reversed |" in md
+
+
+def test_summary_verdicts_ordering_on_other_data(tmp_path):
+    """Synthetic data (the paper's values are MVTec AD averages): only the ordering rd_var > rd is
+    compared: it holds on image AUROC, is inside the noise on pixel AUROC; one setting alone: not comparable."""
+    from adlib.reproduce.report import summary_rows
+
+    cfg = dict(SYNTH, seeds=[0, 1, 2])
+    runs = tmp_path / "runs"
+    vals = {("rd", 0): (0.70, 0.900), ("rd", 1): (0.71, 0.905), ("rd", 2): (0.69, 0.895),
+            ("rd_var", 0): (0.80, 0.901), ("rd_var", 1): (0.815, 0.903), ("rd_var", 2): (0.785, 0.899)}
+    _write_runs(runs, cfg, vals, test={"good": 40, "cut": 50})
+    rows = summary_rows(build_report([cfg], runs, "small"))
+    assert not [r for r in rows if r["kind"] == "value"]
+    r = _claim(rows, "image_auroc", "ordering")
+    assert r["verdict"] == "holds" and r["delta"] == pytest.approx(10.0) and "paper on mvtec_ad, average" in r["claim"]
+    assert r["paper_diff"] == pytest.approx(99.2 - 98.5)
+    assert _claim(rows, "pixel_auroc", "ordering")["verdict"] == "within noise"
+    rows = summary_rows(build_report([dict(cfg, grid={"method": ["rd"]})], runs, "small"))
+    assert {r["verdict"] for r in rows} == {"not comparable"} and "no result of ours for rd_var" in rows[0]["reason"]
+    mtd = {"paper": "mrkd", "table": "3", "method": {"name": "mrkd"}, "profiles": SYNTH["profiles"], "grid": {},
+           "seeds": [0]}  # MRKD Table 3: one value, on MTD; ours on synthetic data
+    _write_runs(runs, mtd, {("mrkd", 0): (0.9, 0.9)})
+    rows = summary_rows(build_report([mtd], runs, "small"))
+    r = _claim(rows, "image_auroc", "value", setting="mrkd")
+    assert r["verdict"] == "not comparable" and "other data" in r["reason"] and r["ours"] == "90.00 (n = 1, no spread)"
+
+
+def test_report_files_open_with_summary_and_figures(tmp_path):
+    """The summary comes first, figures are PNG files beside the report and inside the HTML, and a
+    training two tables share is shown once (the other says "same training as ...")."""
+    runs = tmp_path / "runs"
+    _write_runs(runs, SYNTH, {("rd", 0): (0.7, 0.7), ("rd_var", 0): (0.8, 0.8)})
+    twin = dict(SYNTH, table="III")  # the same cells under another table
+    rep = build_report([SYNTH, twin], runs, "small", tmp_path / "out")
+    md = Path(rep["files"]["markdown"]).read_text()
+    assert md.index("## Summary") < md.index("## rd_variance_loss — Table I")
+    assert "smoke-level (64 px, 1 epochs, synthetic data)" in md
+    assert set(rep["figures"]) == {"rd_variance_loss Table I", "orderings"}  # Table III repeats Table I: no figure
+    for f in rep["figures"].values():
+        assert Path(f).parent == tmp_path / "out" and Path(f).read_bytes()[:4] == b"\x89PNG"
+        assert f"]({Path(f).name})" in md
+    page = Path(rep["files"]["html"]).read_text()
+    assert page.count('src="data:image/png;base64,') == 2 and "<h2>Summary</h2>" in page
+    tail = md[md.index("## rd_variance_loss — Table III"):]
+    assert "70.00" not in tail.split("The paper's numbers")[0]
+    assert "| rd | synthetic | weave | – | – | same training as rd_variance_loss Table I, rd, weave | – |" in tail
+    sec = rep["tables"][1]
+    assert {r["same_as"] for r in sec["rows"] if r["n"]} == {"rd_variance_loss Table I, rd, weave",
+                                                             "rd_variance_loss Table I, rd_var, weave"}
+    with open(rep["files"]["csv"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["same_as"] for r in rows if r["table"] == "III" and r["setting"] == "rd"][0].endswith("rd, weave")
+    assert any(r["status"] == "paper only" and r["setting"] == "var_distance=l2" for r in rows)
+
+
+def test_cli_report_finds_the_profiles_under_runs(tmp_path, capsys):
+    yaml = pytest.importorskip("yaml")
+    from adlib.cli import main
+
+    cfg = dict(SYNTH, profiles={**SYNTH["profiles"], "quick": "quick"})
+    path = tmp_path / "t1.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runs = tmp_path / "runs"
+    for cell, auroc in zip(expand(cfg, "quick"), (0.7, 0.8)):
+        write_results(_results(cell, auroc, auroc), cell.results_path(runs))
+    out = tmp_path / "rep"
+    assert main(["report", str(path), "--runs", str(runs), "--out", str(out)]) == 0  # no --profile: what runs holds
+    text = capsys.readouterr().out
+    assert f"profiles found in {runs}: quick" in text and text.strip().splitlines()[-1] == str(out / "report_quick.md")
+    assert not (out / "report_small.md").exists()
+    assert main(["report", str(path), "--runs", str(runs), "--profile", "small", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "no results of profile 'small'" in err and not (out / "report_small.md").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(path), "--runs", str(tmp_path / "empty"), "--out", str(out)]) == 1
+    assert "holds no results of these tables" in capsys.readouterr().err
+    assert main(["report", str(path), "--runs", str(tmp_path / "nope")]) == 2  # a missing folder: as before

@@ -173,3 +173,28 @@ def test_cells_spread_over_the_visible_gpus(tmp_path, monkeypatch):
     started.clear()
     list(grid._run_in_processes(todo, tmp_path / "runs2", workers=2, timeout_s=None))
     assert started == [{}] * 4  # one GPU or none: the environment is left as it is
+
+
+def test_progress_is_a_line_per_cell_in_a_log_and_a_bar_on_a_terminal(tmp_path, monkeypatch, capsys):
+    """Issue 16: stdout not a terminal (a log): start and end lines per cell, with seconds and outcome."""
+    import sys
+
+    from adlib.reproduce import grid
+    from test_hardening_runs import CFG as HCFG, _fake_run_cell
+
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    monkeypatch.setattr(grid, "_run_cell", _fake_run_cell)
+    status = run_grid(HCFG, "small", tmp_path / "runs", progress=True)
+    assert [s["status"] for s in status] == ["done", "done"]
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and all("rd_variance_loss table IV" in ln for ln in lines)
+    assert "[1/2] start weave rd_var__" in lines[0] and "seed 0" in lines[0]
+    assert "[1/2] end   weave rd_var__" in lines[1] and ": done (" in lines[1] and lines[1].endswith(" s)")
+    assert "[2/2] end" in lines[3]
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)  # a terminal: the bar (stderr), no lines
+    run_grid(dict(HCFG, grid={"batch_size": [2]}), "small", tmp_path / "runs", progress=True)
+    captured = capsys.readouterr()
+    assert "start" not in captured.out and "rd_variance_loss table IV" in captured.err
+    run_grid(HCFG, "small", tmp_path / "runs", progress=True)  # all done: no cell runs, no line
+    assert capsys.readouterr().out == ""

@@ -5,7 +5,8 @@ The config format (``data`` / ``method`` / ``fit`` / ``eval`` sections, shared p
 (categories × grid × seeds); :func:`run_grid` runs them in-process with
 :func:`adlib.experiment.run_experiment`, skipping cells whose results file is valid, redoing those
 whose file is corrupt (kept as ``results.json.corrupt``), skipping cells another run holds the lock
-of (:mod:`adlib.reproduce.cellstate`) and recording failures without stopping.
+of (:mod:`adlib.reproduce.cellstate`) and recording failures without stopping. Progress: a bar on a
+terminal, else a line per cell (start, end, seconds, outcome; :mod:`adlib.reproduce.progress`).
 
 A grid axis named ``variant`` selects an evaluation variant of one trained model instead of a new
 training (MRKD's Table 7 score maps: ``results["extra"]["variants"][name]``); the value equal to
@@ -20,10 +21,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from .cellstate import (CellLock, CellLocked, clean_partial, corrupt_status, read_results_file, results_note,
                         set_aside)
+from .progress import CellProgress, cell_label
 from .preflight import check_inputs, check_output_dir, data_problems
 from .schema import ConfigError, axis_section, load_config, resolve_profile, source_of
 
@@ -213,21 +213,24 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
             shared.append(rec)  # another variant of a training already queued
         else:
             todo[str(path)] = (cell, rec)
-    bar = tqdm(total=len(todo), desc=f"{cfg['paper']} table {cfg['table']}", disable=not progress or None)
+    bar = CellProgress(len(todo), f"{cfg['paper']} table {cfg['table']}", enabled=progress)
+    labels = {path: cell_label(cell) for path, (cell, _) in todo.items()}
     if (workers <= 1 or len(todo) <= 1) and not timeout_s:
         for cell, rec in todo.values():
             lock, st = _claim(cell, output_dir, rec)
             if lock is not None:
+                bar.start(labels[rec["path"]])
                 try:
                     st = _run_cell(cell, output_dir)
                 finally:  # Ctrl-C included: the cell is then neither done nor locked, and runs next time
                     lock.release()
             status.append({**rec, "status": st})
-            bar.update()
+            bar.end(labels[rec["path"]], st)
     else:
-        for rec, st in _run_in_processes(list(todo.values()), output_dir, max(1, workers), timeout_s):
+        for rec, st in _run_in_processes(list(todo.values()), output_dir, max(1, workers), timeout_s,
+                                         on_start=lambda rec: bar.start(labels[rec["path"]])):
             status.append({**rec, "status": st})
-            bar.update()
+            bar.end(labels[rec["path"]], st)
     bar.close()
     for st in status:
         if st["status"] == "done" or st["status"].startswith("skipped (running elsewhere"):
@@ -247,11 +250,12 @@ def _cell_process(cell: Cell, output_dir, threads: int, env: dict) -> None:
     _run_cell(cell, output_dir)
 
 
-def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | None):
+def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | None, on_start=None):
     """Yield ``(record, status)`` as cells finish, ``workers`` fresh processes (``spawn``: CUDA cannot be
     forked) at a time; a cell past ``timeout_s`` is killed. Outcomes are read from the files the cell
     leaves (results file, ``error.txt``), so a process that dies without a word is a failure too.
-    With several GPUs visible, each cell is given the one running the fewest cells."""
+    With several GPUs visible, each cell is given the one running the fewest cells. ``on_start(record)``
+    is called as a cell's process starts."""
     import multiprocessing
     import time
 
@@ -272,6 +276,8 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
                 gpu = least_busy(gpus, [r[3] for r in running.values()]) if len(gpus) > 1 else None
                 proc = ctx.Process(target=_cell_process, args=(cell, output_dir, threads, device_env(gpu)))
                 proc.start()
+                if on_start is not None:
+                    on_start(rec)
                 running[proc] = (cell, rec, time.monotonic(), gpu, lock)
             time.sleep(0.1)
             for proc, (cell, rec, start, _, lock) in list(running.items()):

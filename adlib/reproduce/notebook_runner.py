@@ -214,7 +214,7 @@ def run_jobs(jobs: list[Job], devices="auto", timeout_s: float | None = None, pr
 
     ``timeout_s``: wall-clock limit per notebook run (default: the config's ``timeout_s``, else none).
     """
-    from tqdm.auto import tqdm
+    from .progress import CellProgress, cell_label
 
     devs = resolve_devices(devices)
     groups = group_jobs(jobs)
@@ -222,8 +222,16 @@ def run_jobs(jobs: list[Job], devices="auto", timeout_s: float | None = None, pr
     for d in devs:
         free.put(d)
 
+    desc = f"{jobs[0].cell.paper} table {jobs[0].cell.table}" if jobs else "jobs"
+    bar = CellProgress(len(jobs), desc, enabled=progress)
+
+    def label(group):
+        return cell_label(group[0].cell) + (f" (+{len(group) - 1} sharing its run)" if len(group) > 1 else "")
+
     def work(group):
         dev = free.get()
+        if not all(j.done() for j in group):
+            bar.start(label(group))
         try:
             return run_group(group, timeout_s, dev, kernel_name)
         except Exception as exc:  # noqa: BLE001 - the grid goes on
@@ -233,15 +241,16 @@ def run_jobs(jobs: list[Job], devices="auto", timeout_s: float | None = None, pr
 
     recs: dict[int, dict] = {}
     counts: dict[str, int] = {}
-    desc = f"{jobs[0].cell.paper} table {jobs[0].cell.table}" if jobs else "jobs"
-    with tqdm(total=len(jobs), desc=desc, disable=not progress or None) as bar, \
-            ThreadPoolExecutor(max_workers=len(devs)) as pool:
+    with ThreadPoolExecutor(max_workers=len(devs)) as pool:
         futures = {pool.submit(work, g): g for g in groups}
         for fut in as_completed(futures):
             for j, rec in zip(futures[fut], fut.result()):
                 recs[id(j)] = rec
                 key = rec["status"].split(":")[0].split(" (")[0]
                 counts[key] = counts.get(key, 0) + 1
-            bar.set_postfix(counts, refresh=False)
-            bar.update(len(futures[fut]))
+            if bar.bar is not None:
+                bar.bar.set_postfix(counts, refresh=False)
+            outcome = ", ".join(dict.fromkeys(recs[id(j)]["status"] for j in futures[fut]))
+            bar.end(label(futures[fut]), outcome, n=len(futures[fut]))
+    bar.close()
     return [recs[id(j)] for j in jobs]

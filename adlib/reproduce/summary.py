@@ -124,8 +124,11 @@ def table_claims(sec: dict) -> list[dict]:
             a, b = pair[0], pair[-1]
             pa, pb = view["paper"][a], view["paper"][b]
             claim = f"{a} > {b}" + ("" if view["same_data"] else f" (paper on {where})")
+            missing = [n for n in (a, b) if n not in view["ours"]]
             if pa == pb:
                 v = Verdict("not comparable", f"the paper's {a} and {b} tie ({pa:g})")
+            elif missing:
+                v = Verdict("not comparable", f"no result of ours for {' and '.join(missing)}")
             else:
                 v = ordering_verdict(_per_seed(sec, a, cat, metric), _per_seed(sec, b, cat, metric), floor)
             ma, sa, na = view["ours"].get(a, (None, None, 0))
