@@ -119,7 +119,8 @@ def table_claims(sec: dict) -> list[dict]:
                 other = _other_pro(sec, metric)
                 v = Verdict("not comparable", other) if other and n else value_verdict(mean, std, n, view["paper"][name], floor)
                 out.append(_row(sec, metric, f"{name} = {view['paper'][name]:g} on {where}", f"{view['paper'][name]:g}",
-                                _ours_text(mean, std, n), v, "value", setting=name, ours_mean=mean, ours_std=std))
+                                _ours_text(mean, std, n), v, "value", setting=name, ours_mean=mean, ours_std=std,
+                                category=cat))
         if len(ranked) >= 2:
             a, b = pair[0], pair[-1]
             pa, pb = view["paper"][a], view["paper"][b]
@@ -143,13 +144,15 @@ def table_claims(sec: dict) -> list[dict]:
             v = Verdict("not comparable", f"the paper's value is on {where}, ours on {view['ours_label']}: other data,"
                         " and one setting has no ordering to compare" if n else "no result of ours")
             out.append(_row(sec, metric, f"{name} = {view['paper'][name]:g} on {where}", f"{view['paper'][name]:g}",
-                            _ours_text(mean, std, n), v, "value", setting=name, ours_mean=mean, ours_std=std))
+                            _ours_text(mean, std, n), v, "value", setting=name, ours_mean=mean, ours_std=std,
+                            category=cat))
     if no_claim:
         out.append(_row(sec, ", ".join(no_claim), "–", "–", "measured",
                         Verdict("not comparable", "the paper gives no number for this metric in this table"), "none"))
-    for r in out:  # a training already summarised under another table
-        same = {x["same_as"] for x in sec["rows"] if x.get("same_as") and x["metric"] == r["metric"]}
-        r["same_as"] = next(iter(same)) if len(same) == 1 else None
+    for r in out:  # a value from a training already shown under another table or setting
+        same = [x["same_as"] for x in sec["rows"] if x.get("same_as") and r["kind"] == "value"
+                and (x["setting"], x["category"], x["metric"]) == (r.get("setting"), r.get("category"), r["metric"])]
+        r["same_as"] = same[0] if same else None
     return out
 
 
