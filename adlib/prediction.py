@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEFAULT_MAX_OVERLAYS = 50
+from adlib.run_dir import DEFAULT_MAX_OVERLAYS
 
 
 @dataclass

