@@ -181,8 +181,9 @@ def write_outputs(res: PredictResult, ds, max_overlays: int, manifest: dict) -> 
         lo, hi = float(maps[order].min()), max(float(maps[order].max()), res.threshold)
         for rank, i in enumerate(order.tolist()):
             img = ds.load_raw(i)[0].permute(1, 2, 0).numpy()
-            title = f"{Path(res.paths[i]).name}\nscore {res.scores[i]:.4g} · {res.decisions[i]}"
-            name = f"{rank:04d}_{Path(res.paths[i]).stem}.png"
+            src = Path(res.paths[i])
+            title = f"{src.parent.name}/{src.name}\nscore {res.scores[i]:.4g} · {res.decisions[i]}"
+            name = f"{rank:04d}_{src.parent.name}_{src.stem}.png"
             written.append(str(save_figure(_overlay(img, maps[i].numpy(), res.threshold, lo, hi, title),
                                            out / "overlays" / name).relative_to(out)))
     info = {"threshold": res.threshold, "rule": res.rule, "calibration": res.calibration,
