@@ -255,3 +255,15 @@ def test_bad_run_folders_get_clear_errors(fitted, tmp_path, capsys):
     with pytest.raises(RunError, match="teacher weights differ") as err:
         adlib.load(bad)
     assert "0" * 64 in str(err.value) and "weights=" in str(err.value)
+
+
+@pytest.mark.slow
+def test_notebook_10_your_data_runs(tmp_path):
+    """notebooks/10_your_data.ipynb with its tiny defaults: fit, load, predict (both thresholds)."""
+    papermill = pytest.importorskip("papermill")
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "10_your_data.ipynb"
+    papermill.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), parameters={"workdir": str(tmp_path / "w")},
+                               cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+    assert (tmp_path / "w" / "run" / "run.json").is_file() and (tmp_path / "w" / "run" / "summary.html").is_file()
+    assert json.loads((tmp_path / "w" / "pred_f1" / "threshold.json").read_text())["calibration"]["method"] == "best_f1"
+    assert len(list((tmp_path / "w" / "pred" / "overlays").glob("*.png"))) == 4
