@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,12 +219,14 @@ def fit(method: str, data: str | os.PathLike, out: str | os.PathLike, *, categor
     fit_res = engine_fit(model, prepared.train, epochs=s["epochs"], steps=s["steps"], batch_size=s["batch_size"],
                          seed=seed, device=device, progress=progress, **fit_kw)
     ev_kw = {"batch_size": max(s["batch_size"], 16), "device": device,
-             **{k: v for k, v in s["eval"].items() if k in ("aupro_mode", "fpr_limit", "image_score")}}
+             **{k: v for k, v in s["eval"].items() if k in ("aupro_mode", "fpr_limit")}}  # scores: the method's rule,
+    # as adlib predict computes them (a profile's image_score override is a table protocol, not the model's)
     cal_ev = evaluate_method(model, calib, compute_metrics=False, progress=False, **ev_kw)
     threshold = quantile_threshold(cal_ev.scores, quantile)
     out.mkdir(parents=True, exist_ok=True)
     for stale in (RESULTS, "summary.html"):
         (out / stale).unlink(missing_ok=True)
+    shutil.rmtree(out / "figures", ignore_errors=True)  # overwrite: no figure of an earlier run stays
     ckpt = save_checkpoint(out / CHECKPOINT, model, step=fit_res.steps, history=fit_res.history)
     results, ev = None, None
     if labelled:
