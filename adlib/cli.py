@@ -9,6 +9,10 @@
     adlib reproduce --all [--full]       every table: quick CPU profiles (+ MTD if present), then the report
     adlib report TABLE|PAPER ... --runs runs [--profile P] [--out reports]   summary, verdicts, figures, tables
                                          (default: each profile found under --runs)
+    adlib fit METHOD --data DIR|NAME [--category C] [--size N] [--epochs E | --steps S] [--profile P]
+              [--set key=value ...] --out RUN      train on your images (or a dataset) into a run folder
+    adlib predict RUN IMAGES_OR_DIR --out DIR [--calibrate LABELLED_DIR] [--max-overlays N]
+                                         scores.csv, overlays and the threshold for new images
     adlib eval --maps DIR --dataset NAME --category CAT [--resolution original|N] [--out FILE]
                                          every metric of saved anomaly maps (<DIR>/<category>/test/<defect>/<id>.tiff)
 """
@@ -337,11 +341,20 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--out", default=None, help="write the results (with their protocol) to this JSON file")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)
+    from adlib.cli_fit import add_fit_predict, cmd_fit, cmd_predict
+
+    add_fit_predict(sub)
     a = p.parse_args(argv)
     from adlib.data.errors import DataError
 
     try:
         return a.func(a)
+    except (TypeError, KeyError) as exc:
+        if a.func not in (cmd_fit, cmd_predict):
+            raise
+        # an unknown method, a method setting of the wrong name or type (make_config)
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 1
     except (DataError, ValueError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
