@@ -80,7 +80,8 @@ def run(args) -> int:
     from adlib.reproduce.grid import _cell_process, _process_outcome
 
     t0 = time.monotonic()
-    todo = [c for c in ordered(load_cells(args.profile, args.tables), args.out) if not c.results_path(args.out).is_file()]
+    todo = [c for c in ordered(load_cells(args.profile, args.tables), args.out) if not c.results_path(args.out).is_file()
+            and all(m in c.tag for m in args.match or [])]
     absent = {c.tag: m for c in todo if (m := c.missing_inputs()) is not None}
     for tag, why in absent.items():
         print(f"not run: {tag}: {why}", file=sys.stderr)
@@ -270,6 +271,7 @@ def main(argv=None) -> int:
     r.add_argument("--workers", type=int, default=1)
     r.add_argument("--out", default="runs/fidelity")
     r.add_argument("--deadline-s", type=float, default=None)
+    r.add_argument("--match", nargs="+", default=None, help="only cells whose tag contains each of these strings")
     p = sub.add_parser("report")
     p.add_argument("--set", nargs=3, action="append", required=True, metavar=("NAME", "PROFILE", "RUNS"),
                    help="a set of results: its name, the study profile its cells used, its runs folder (repeatable)")
