@@ -138,3 +138,12 @@ def test_notebooks_are_stored_clean():
         for cell in nb.cells:
             if cell.cell_type == "code" and not cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT"):
                 assert cell.outputs == [] and cell.execution_count is None, (name, cell.source[:60])
+
+
+@pytest.mark.slow
+def test_90_without_results_and_run_missing_false(tmp_path):
+    """Reading an empty runs folder does not crash: the notebook says there are no results yet."""
+    out = run_notebook("90_reproduce_tables.ipynb", tmp_path, run_missing=False, runs_dir=str(tmp_path / "runs"))
+    text = out.read_text()
+    assert "no results yet" in text and "report consistent" in text
+    assert not list((tmp_path / "runs").rglob("results.json"))

@@ -106,7 +106,7 @@ def test_overlay_writes_normalisation_and_draws_contours(data, tmp_path):
                               pred=maps[1] > 0.5, title="sample 1")
     ax = fig.axes[0]
     words = texts(fig)
-    assert viz.norm_label("global", lo, hi, "jet") in words  # "norm: global [lo, hi] · cmap: jet"
+    assert viz.norm_label("global", lo, hi, "inferno") in words  # "norm: global [lo, hi] · cmap: inferno" (the default)
     assert viz.norm_label("global", 0.12, 0.87, "jet") == "norm: global [0.12, 0.87] · cmap: jet"
     assert len(contour_sets(ax)) == 2  # GT and prediction
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -153,8 +153,8 @@ def test_global_and_per_image_normalisation_differ(data):
     np.testing.assert_allclose(global_, viz.heatmap_rgba(normal, lo, hi))
     np.testing.assert_allclose(per_image, viz.heatmap_rgba(normal))
     assert not np.allclose(per_image, global_)
-    jet = matplotlib.colormaps["jet"]
-    hottest = np.asarray(jet(1.0))[:3]
+    cmap = matplotlib.colormaps[viz.HEATMAP_CMAP]  # the default colour map (perceptually uniform)
+    hottest = np.asarray(cmap(1.0))[:3]
     # per-image: the normal map's maximum gets the hottest colour; globally it stays far from it
     assert np.isclose(np.abs(per_image[..., :3] - hottest).sum(-1).min(), 0, atol=1e-6)
     assert np.abs(global_[..., :3] - hottest).sum(-1).min() > 0.5

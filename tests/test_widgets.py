@@ -104,7 +104,7 @@ def test_browse_norm_and_toggles(data):
     images, gts, maps, scores, labels = data
     view = widgets.browse_by_score(images, maps, scores, gts=gts, labels=labels)
     lo, hi = viz.global_range(maps)
-    assert viz.norm_label("global", lo, hi, "jet") in texts(view.figure)
+    assert viz.norm_label("global", lo, hi, viz.HEATMAP_CMAP) in texts(view.figure)
     assert n_contours(view.figure) == 1  # image 2 is on display: its GT outline
     view.norm.value = "per_image"
     assert "norm: per-image min-max" in texts(view.figure)

@@ -82,6 +82,14 @@ class FitResult:
                 "batch_size": self.batch_size, "seed": self.seed, "device": self.device, "amp": self.amp,
                 "channels_last": self.channels_last, "on_gpu_cache": self.on_gpu_cache, **self.extra_protocol}
 
+    def summary(self, name: str = "") -> str:
+        """One line for logs and saved notebooks (instead of a progress bar): steps, time, loss first → last."""
+        loss = self.history.get("loss") or []
+        trend = f", loss {loss[0]:.3f} → {loss[-1]:.3f}" if loss else ""
+        head = f"fit {name}: " if name else "fit: "
+        return (f"{head}{self.steps} steps ({self.epochs:g} epochs, batch {self.batch_size}) in {self.train_s:.1f} s "
+                f"on {self.device}{trend}")
+
     @property
     def timings(self) -> dict:
         return {"train_s": round(self.train_s, 3), "fit_wall_s": round(self.wall_s, 3),

@@ -28,6 +28,7 @@ Helpers: ``global_range`` (one colour range for a set of maps), ``heatmap_rgba``
 """
 
 from ._common import (
+    HEATMAP_CMAP,
     NORMS,
     AdlibFigure,
     figure_png,
@@ -52,6 +53,7 @@ from .thresholds import threshold_figure, threshold_stats
 
 __all__ = [
     "AdlibFigure",
+    "HEATMAP_CMAP",
     "OperatingPoints",
     "GRID_NORMS",
     "GT_COLOR",

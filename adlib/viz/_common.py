@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 
+
+HEATMAP_CMAP = "inferno"  # perceptually uniform (issue 15); pass cmap="jet" for the papers' figures
+
 def _is_tensor(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
 
@@ -171,7 +174,7 @@ def resolve_range(amap: np.ndarray, norm: str, vmin: float | None, vmax: float |
 
 
 def norm_label(norm: str, lo: float, hi: float, cmap: str | None = None) -> str:
-    """The text every heatmap figure carries, e.g. ``norm: global [0.12, 0.87] · cmap: jet``."""
+    """The text every heatmap figure carries, e.g. ``norm: global [0.12, 0.87] · cmap: inferno``."""
     name = {"per_image": "per-image min-max", "global": "global", "fixed": "fixed"}.get(norm, norm)
     text = f"norm: {name} [{_fmt(lo)}, {_fmt(hi)}]"
     return f"{text} · cmap: {cmap}" if cmap else text

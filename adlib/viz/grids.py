@@ -9,7 +9,7 @@ from matplotlib import patheffects
 from matplotlib.lines import Line2D
 from scipy import ndimage
 
-from ._common import as_map, as_mask, as_rgb, global_range, new_figure, norm_label, split_batch, style_image_axes
+from ._common import HEATMAP_CMAP, as_map, as_mask, as_rgb, global_range, new_figure, norm_label, split_batch, style_image_axes
 from .overlay import GT_COLOR, GT_LABEL, add_colorbar, add_contours, overlay_heatmap, plot_map
 
 GRID_NORMS = ("per_image", "per_method", "global", "fixed")
@@ -26,7 +26,7 @@ def _gt_legend(fig, handles_needed: bool) -> None:
 
 def comparison_grid(images, gts, maps: Mapping[str, object], titles: Sequence[str] | None = None,
                     norm: str = "per_method", vmin: float | None = None, vmax: float | None = None,
-                    q: tuple[float, float] = (0.0, 1.0), cmap: str = "jet", alpha: float = 0.5,
+                    q: tuple[float, float] = (0.0, 1.0), cmap: str = HEATMAP_CMAP, alpha: float = 0.5,
                     overlay: bool = True, contours: bool = True, cell: float = 2.3, title: str | None = None):
     """Rows = samples; columns = input / GT / one column per method (``maps[name]`` = that method's maps).
 
@@ -119,7 +119,7 @@ def upsample_map(amap, size: tuple[int, int]) -> np.ndarray:
 
 
 def per_scale_maps(maps: Sequence, image=None, names: Sequence[str] | None = None, norm: str = "per_map",
-                   combine: str = "sum", size: tuple[int, int] | None = None, gt=None, cmap: str = "jet",
+                   combine: str = "sum", size: tuple[int, int] | None = None, gt=None, cmap: str = HEATMAP_CMAP,
                    alpha: float = 0.5, cell: float = 2.6):
     """The per-level maps of an RD-style model side by side, then their combination.
 
@@ -166,7 +166,7 @@ def per_scale_maps(maps: Sequence, image=None, names: Sequence[str] | None = Non
 
 def gallery(images, maps, groups: Mapping[str, Sequence[int]], scores=None, labels=None, gts=None,
             norm: str = "global", vmin: float | None = None, vmax: float | None = None,
-            q: tuple[float, float] = (0.0, 1.0), cmap: str = "jet", alpha: float = 0.5, cell: float = 2.2,
+            q: tuple[float, float] = (0.0, 1.0), cmap: str = HEATMAP_CMAP, alpha: float = 0.5, cell: float = 2.2,
             title: str | None = None):
     """Rows of overlays picked by index, e.g. ``{"highest scores": [...], "missed": [...]}``.
 

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ._common import as_rgb, global_range, new_figure
+from ._common import HEATMAP_CMAP, as_rgb, global_range, new_figure
 from .curves import pro_curve_figure
 from .overlay import overlay_heatmap
 
@@ -85,7 +85,7 @@ class OperatingPoints:
 
 
 def operating_point_figure(images, points: OperatingPoints, point: dict, indices: Sequence[int], curve=None,
-                           fpr_limit: float = 0.3, names: Sequence[str] | None = None, cmap: str = "jet",
+                           fpr_limit: float = 0.3, names: Sequence[str] | None = None, cmap: str = HEATMAP_CMAP,
                            alpha: float = 0.5, overlay: bool = True, contours: bool = True, axes=None,
                            title: str | None = None):
     """Left: the whole set's PRO curve with the operating point marked; right: the images ``indices``

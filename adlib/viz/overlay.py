@@ -1,6 +1,6 @@
 """Anomaly heatmaps over images, with the normalisation written on the figure, and mask contours.
 
-Heatmap conventions: paper-faithful ``jet`` (``inferno`` is the perceptual alternative), alpha 0.5,
+Heatmap conventions: the perceptually uniform ``inferno`` (``cmap="jet"`` gives the papers' look), alpha 0.5,
 ground truth as a contour (white with a dark edge) and the prediction as a contour of another
 colour (magenta), never as filled masks, so the heatmap underneath stays readable.
 """
@@ -14,6 +14,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from ._common import (
+    HEATMAP_CMAP,
     as_map,
     as_mask,
     as_rgb,
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 
-def heatmap_rgba(amap, vmin: float | None = None, vmax: float | None = None, cmap: str = "jet",
+def heatmap_rgba(amap, vmin: float | None = None, vmax: float | None = None, cmap: str = HEATMAP_CMAP,
                  alpha: float = 0.5) -> np.ndarray:
     """Colour a map: ``H×W×4`` float RGBA in [0, 1]; values outside ``[vmin, vmax]`` are clipped.
 
@@ -79,7 +80,7 @@ def add_contours(ax, mask, color: str = GT_COLOR, linewidth: float = 1.6, label:
     return cs
 
 
-def add_colorbar(fig, ax, lo: float, hi: float, cmap: str = "jet", label: str = "anomaly score",
+def add_colorbar(fig, ax, lo: float, hi: float, cmap: str = HEATMAP_CMAP, label: str = "anomaly score",
                  extend: str = "neither", **kwargs):
     """A colour bar for a heatmap drawn with range ``[lo, hi]`` (``ax`` may be a list of axes);
     ``kwargs`` go to ``Figure.colorbar`` (e.g. ``location="bottom"``)."""
@@ -106,7 +107,7 @@ def _figure_axes(ax, colorbar: bool):
 
 
 def overlay_heatmap(image, amap, norm: str = "per_image", vmin: float | None = None,
-                    vmax: float | None = None, cmap: str = "jet", alpha: float = 0.5, gt=None, pred=None,
+                    vmax: float | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5, gt=None, pred=None,
                     ax=None, title: str | None = None, colorbar: bool = True, legend: bool = True,
                     overlay: bool = True, contours: bool = True, show_norm: bool = True):
     """Anomaly map ``amap`` over ``image``; returns the figure.
@@ -148,7 +149,7 @@ def overlay_heatmap(image, amap, norm: str = "per_image", vmin: float | None = N
 
 
 def plot_map(amap, norm: str = "per_image", vmin: float | None = None, vmax: float | None = None,
-             cmap: str = "jet", gt=None, pred=None, ax=None, title: str | None = None,
+             cmap: str = HEATMAP_CMAP, gt=None, pred=None, ax=None, title: str | None = None,
              colorbar: bool = True, legend: bool = True, show_norm: bool = True):
     """An anomaly map on its own (no image underneath), with the same conventions as :func:`overlay_heatmap`."""
     arr = as_map(amap)

@@ -11,7 +11,7 @@ import numpy as np
 from matplotlib import colormaps, patheffects
 from scipy import ndimage
 
-from ._common import as_map, as_mask, as_rgb, new_figure, resolve_range
+from ._common import HEATMAP_CMAP, as_map, as_mask, as_rgb, new_figure, resolve_range
 from .overlay import overlay_heatmap
 
 MAX_BARS = 30
@@ -62,7 +62,7 @@ def _number_regions(ax, gt, frame_shape) -> None:
 
 
 def threshold_figure(image, amap, gt, threshold: float, norm: str = "per_image", vmin: float | None = None,
-                     vmax: float | None = None, cmap: str = "jet", alpha: float = 0.5, overlay: bool = True,
+                     vmax: float | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5, overlay: bool = True,
                      contours: bool = True, axes=None, stats: dict | None = None):
     """Left: overlay with GT (numbered regions) and prediction contours; right: per-region overlap bars.
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from adlib.viz._common import HEATMAP_CMAP
 from adlib.viz import gallery, global_range, new_figure, overlay_heatmap
 from adlib.viz._common import as_map, as_numpy, split_batch
 
@@ -51,7 +52,7 @@ class BrowseByScore(View):
     ``overlay`` and ``contours``. ``state["index"]`` is the dataset index on display."""
 
     def __init__(self, images, maps, scores, gts=None, labels=None, names: Sequence[str] | None = None,
-                 threshold: float | None = None, cmap: str = "jet", alpha: float = 0.5,
+                 threshold: float | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5,
                  q: tuple[float, float] = (0.0, 1.0)):
         super().__init__()
         w = self._widgets
@@ -137,7 +138,7 @@ class BrowseByScore(View):
 
 
 def browse_by_score(images, maps, scores, gts=None, labels=None, names: Sequence[str] | None = None,
-                    threshold: float | None = None, cmap: str = "jet", alpha: float = 0.5,
+                    threshold: float | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5,
                     q: tuple[float, float] = (0.0, 1.0), k: int = 6, static: bool | None = None):
     """Browse ``images`` by anomaly score: a :class:`BrowseByScore` view, or, when static (see
     :func:`adlib.widgets.static_reason`), a figure with the ``k`` highest-scoring images and, given

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from adlib.viz import comparison_grid, global_range
-from adlib.viz._common import as_map
+from adlib.viz._common import HEATMAP_CMAP, as_map
 
 from ._base import View, mark_static, static_note, static_reason
 
@@ -20,7 +20,7 @@ class CompareMethods(View):
     ``state`` holds ``left``, ``right``, ``norm`` and the range ``vmin``/``vmax`` (None if per-image)."""
 
     def __init__(self, image, gt, maps: Mapping[str, object], norm: str = SHARED, q: tuple[float, float] = (0.0, 1.0),
-                 cmap: str = "jet", alpha: float = 0.5):
+                 cmap: str = HEATMAP_CMAP, alpha: float = 0.5):
         super().__init__()
         w = self._widgets
         if not maps:
@@ -61,7 +61,7 @@ class CompareMethods(View):
 
 
 def compare_methods(image, gt, maps: Mapping[str, object], norm: str = SHARED, q: tuple[float, float] = (0.0, 1.0),
-                    cmap: str = "jet", alpha: float = 0.5, static: bool | None = None):
+                    cmap: str = HEATMAP_CMAP, alpha: float = 0.5, static: bool | None = None):
     """A :class:`CompareMethods` view, or when static one comparison row with every method in ``maps``
     (shared range over all of them)."""
     reason = static_reason(static)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from adlib.viz._common import HEATMAP_CMAP
 from adlib.viz import new_figure
 from adlib.viz.operating_point import MISSED, SELECTIONS, OperatingPoints, operating_point_figure
 
@@ -22,7 +23,7 @@ class ProCurveExplorer(View):
     """
 
     def __init__(self, images, maps, masks, fpr: float = 0.05, fpr_limit: float = 0.3, k: int = 4,
-                 names: Sequence[str] | None = None, cmap: str = "jet", alpha: float = 0.5):
+                 names: Sequence[str] | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5):
         super().__init__()
         w = self._widgets
         from adlib.metrics import pro_curve
@@ -59,7 +60,7 @@ class ProCurveExplorer(View):
 
 def pro_curve_explorer(images, maps, masks, fpr: float = 0.05, fpr_limit: float = 0.3, k: int = 4,
                        names: Sequence[str] | None = None, fprs: Sequence[float] | None = None,
-                       cmap: str = "jet", alpha: float = 0.5, static: bool | None = None):
+                       cmap: str = HEATMAP_CMAP, alpha: float = 0.5, static: bool | None = None):
     """A :class:`ProCurveExplorer`, or when static one row per set FPR in ``fprs`` (default 0.01,
     0.05 and ``fpr_limit``), each showing the ``k`` least covered defects at that operating point."""
     reason = static_reason(static)

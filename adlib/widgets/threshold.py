@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from adlib.viz._common import HEATMAP_CMAP
 from adlib.viz import new_figure, threshold_figure, threshold_stats, upsample_map
 from adlib.viz._common import as_map
 
@@ -48,7 +49,7 @@ class ThresholdExplorer(View):
     """
 
     def __init__(self, image, amap, gt, per_scale=None, threshold: float | None = None, norm: str = "per_image",
-                 vmin: float | None = None, vmax: float | None = None, cmap: str = "jet", alpha: float = 0.5):
+                 vmin: float | None = None, vmax: float | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5):
         super().__init__()
         w = self._widgets
         self.image, self.gt = image, gt
@@ -106,7 +107,7 @@ class ThresholdExplorer(View):
 
 
 def threshold_explorer(image, amap, gt, per_scale=None, threshold: float | None = None, norm: str = "per_image",
-                       vmin: float | None = None, vmax: float | None = None, cmap: str = "jet", alpha: float = 0.5,
+                       vmin: float | None = None, vmax: float | None = None, cmap: str = HEATMAP_CMAP, alpha: float = 0.5,
                        thresholds: Sequence[float] | None = None, static: bool | None = None):
     """A :class:`ThresholdExplorer`, or when static a figure with one row per threshold in
     ``thresholds`` (default: 25 %, 50 % and 75 % of the map's range)."""
