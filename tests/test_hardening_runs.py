@@ -479,10 +479,12 @@ def test_folder_dataset_through_the_notebook_engine(notebook, method, params, tm
     cfg["profiles"]["small"]["fit"] = {"epochs": 1, "batch_size": 4}
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(cfg))
     runs = tmp_path / "runs"
-    rc = main(["reproduce", str(tmp_path / "t.yaml"), "--engine", "notebook", "--out", str(runs), "--no-progress"])
+    rc = main(["reproduce", str(tmp_path / "t.yaml"), "--engine", "notebook", "--out", str(runs)])
     out = capsys.readouterr().out
     errors = [p.read_text()[-3000:] for p in runs.rglob("error.txt")]
     assert rc == 0 and "1/1 cells done" in out, (out, errors)
+    # not a terminal (captured): one line when the cell starts and one when it ends, with its seconds and outcome
+    assert re.search(r"\[1/1\] start ", out) and re.search(r"\[1/1\] end .*done", out), out
     assert snapshot(root) == before
     res = json.loads(next(runs.rglob("results.json")).read_text())
     assert 0 <= res["metrics"]["image_auroc"]["value"] <= 1 and res["metrics"]["pixel_auroc"]["value"] is None
