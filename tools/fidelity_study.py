@@ -220,44 +220,74 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sort_key(value: str):
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1 if value != "None" else -1, value)
+
+
 def figure(sets: dict, path: Path) -> None:
-    """Image AUROC (mean ± std over seeds) per axis value; one row of panels per set; kNN as crosses."""
+    """Image AUROC (mean ± std over seeds) per axis value, a panel per axis with at least two measured
+    values, a row per set; the training-free kNN on the same Lite0 features (128 px) as grey crosses."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colours = {"rd": "#1b9e77", "mrkd": "#d95f02"}
     order = ("teacher", "levels", "size", "epochs", "decoder")
-    panels = {name: [t for t in order if any(r["table"] == t and r["seeds_done"] for r in s["rows"])]
-              for name, s in sets.items()}
-    ncol = max([len(p) for p in panels.values()] + [1])
-    fig, axes = plt.subplots(len(sets), ncol, figsize=(3.2 * ncol, 3.0 * len(sets)), squeeze=False)
-    for i, (name, s) in enumerate(sets.items()):
-        knn = {r["value"]: r["metrics"].get("image_auroc") for r in s["rows"] if r["method"] == "knn"}
+    knn = {}  # taps -> (image AUROC, set name), Lite0 at 128 px, from any set
+    for name, s in sets.items():
+        for r in s["rows"]:
+            ms = r["metrics"].get("image_auroc")
+            if r["method"] == "knn" and ms and ms["mean"] is not None and r["value"].startswith("efficientnet_lite0 /") \
+                    and r["value"].endswith("/ 128 px"):
+                taps = r["value"].split(" / ")[1]
+                knn.setdefault("None" if taps == "default levels" else taps, (ms["mean"], name))
+
+    def measured(s, t):
+        return {str(r["value"]) for r in s["rows"] if r["table"] == t and r["method"] != "knn" and r["seeds_done"]}
+
+    panels = {name: [t for t in order if len(measured(s, t)) >= 2] for name, s in sets.items()}
+    panels = {k: v for k, v in panels.items() if v}
+    if not panels:
+        return
+    ncol = max(len(p) for p in panels.values())
+    fig, axes = plt.subplots(len(panels), ncol, figsize=(max(3.6 * ncol, 5.5), 3.4 * len(panels)), squeeze=False)
+    for i, (name, tables) in enumerate(panels.items()):
+        s = sets[name]
         for j in range(ncol):
             ax = axes[i][j]
-            if j >= len(panels[name]):
+            if j >= len(tables):
                 ax.axis("off")
                 continue
-            t = panels[name][j]
-            rows = [r for r in s["rows"] if r["table"] == t]
-            values = list(dict.fromkeys(str(r["value"]) for r in rows))
+            t = tables[j]
+            rows = [r for r in s["rows"] if r["table"] == t and r["method"] != "knn"]
+            values = sorted(measured(s, t), key=_sort_key)
             for k, method in enumerate(("rd", "mrkd")):
-                pts = [(values.index(str(r["value"])), r["metrics"].get("image_auroc")) for r in rows if r["method"] == method]
+                pts = [(values.index(str(r["value"])), r["metrics"].get("image_auroc")) for r in rows
+                       if r["method"] == method and str(r["value"]) in values]
                 pts = [(x, ms) for x, ms in pts if ms and ms["mean"] is not None]
                 if pts:
-                    ax.errorbar([x + 0.08 * (2 * k - 1) for x, _ in pts], [ms["mean"] for _, ms in pts],
-                                yerr=[ms["std"] or 0 for _, ms in pts], fmt="o", capsize=3, label=method)
-            base_knn = knn.get("efficientnet_lite0 / default levels / 128 px")
-            if base_knn and base_knn["mean"] is not None:
-                ax.axhline(base_knn["mean"], color="0.4", linestyle=":", linewidth=1, label="kNN, base features")
-            ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "") for v in values], rotation=20, fontsize=8)
+                    ax.errorbar([x + 0.06 * (2 * k - 1) for x, _ in pts], [ms["mean"] for _, ms in pts],
+                                yerr=[ms["std"] or 0 for _, ms in pts], fmt="o", capsize=3, color=colours[method],
+                                label=f"{method} (n = {max(ms['n'] for _, ms in pts)})")
+            if t == "levels":
+                for v in values:
+                    if v.replace(" ", "") in {k.replace(" ", "") for k in knn}:
+                        mean, src = next(knn[k] for k in knn if k.replace(" ", "") == v.replace(" ", ""))
+                        ax.plot([values.index(v)], [mean], "x", color="0.35", markersize=9,
+                                label=f"kNN, training-free ({src})")
+            ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "") for v in values], fontsize=8)
             ax.set_title(f"{name}: {t}", fontsize=9)
             ax.grid(alpha=0.3)
-            if j == 0:
-                ax.set_ylabel("image AUROC (%)")
-                ax.legend(fontsize=7)
-    fig.suptitle("MTD, one factor at a time around the base (Lite0, 4-8-16, 128 px); bars: std over seeds", fontsize=10)
+            ax.set_ylabel("image AUROC (%)")
+            handles, labels = ax.get_legend_handles_labels()
+            uniq = dict(zip(labels, handles))
+            ax.legend(uniq.values(), uniq.keys(), fontsize=7)
+    fig.suptitle("MTD, Lite0 teacher: one factor at a time around the base\n"
+                 "(stages 1-2-3, 128 px, the profile's epochs); bars: std over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
