@@ -175,6 +175,53 @@ def test_cells_spread_over_the_visible_gpus(tmp_path, monkeypatch):
     assert started == [{}] * 4  # one GPU or none: the environment is left as it is
 
 
+def test_deadline_starts_no_cell_after_it_and_kills_the_running_ones(tmp_path, monkeypatch):
+    """A machine lent for a fixed time (tools/fidelity_study.py --deadline-s): cells running at the deadline
+    are killed and leave neither results nor error.txt (a later run does them); no cell starts after it."""
+    import multiprocessing
+    import time
+
+    import adlib.reproduce.devices as nr
+    from adlib.reproduce import grid
+
+    started, killed = [], []
+
+    class SlowProcess:  # never finishes by itself
+        def __init__(self, target, args):
+            self.cell, self.alive, self.exitcode = args[0], False, None
+
+        def start(self):
+            self.alive = True
+            started.append(self.cell.tag)
+
+        def is_alive(self):
+            return self.alive
+
+        def kill(self):
+            self.alive, self.exitcode = False, -9
+            killed.append(self.cell.tag)
+
+        def join(self, timeout=None):
+            pass
+
+    class FakeContext:
+        Process = SlowProcess
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: FakeContext())
+    monkeypatch.setattr(nr, "resolve_devices", lambda devices="auto": ["cpu"])
+    cells = expand(dict(CFG, grid={"batch_size": [1, 2, 3]}), "small")
+    todo = [(c, {"tag": c.tag}) for c in cells]
+    t0 = time.monotonic()
+    out = list(grid._run_in_processes(todo, tmp_path / "runs", workers=2, timeout_s=None, deadline=t0 + 0.3))
+    assert time.monotonic() - t0 < 5
+    assert started == killed == [cells[0].tag, cells[1].tag]  # the third never started
+    assert [st for _, st in out] == ["killed at the deadline"] * 2
+    for c in cells:
+        assert not c.results_path(tmp_path / "runs").exists()
+        assert not (c.results_path(tmp_path / "runs").parent / "error.txt").exists()
+        assert not (c.results_path(tmp_path / "runs").parent / ".lock").exists()
+
+
 def test_progress_is_a_line_per_cell_in_a_log_and_a_bar_on_a_terminal(tmp_path, monkeypatch, capsys):
     """Issue 16: stdout not a terminal (a log): start and end lines per cell, with seconds and outcome."""
     import sys

@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from adlib.paths import portable_path
 
 HERE = Path(__file__).resolve().parent.parent
 TABLES = HERE / "docs" / "results" / "fidelity_mtd" / "tables"
@@ -75,9 +76,7 @@ def ordered(cells: list[tuple[str, object]], output_dir) -> list:
 
 
 def run(args) -> int:
-    import multiprocessing
-
-    from adlib.reproduce.grid import _cell_process, _process_outcome
+    from adlib.reproduce.grid import _run_in_processes
 
     t0 = time.monotonic()
     todo = [c for c in ordered(load_cells(args.profile, args.tables), args.out) if not c.results_path(args.out).is_file()
@@ -89,33 +88,15 @@ def run(args) -> int:
     if not todo:
         return 1 if absent else 0
     print(f"{len(todo)} cells to run, {sum(map(cost_units, todo)):.1f} cost units", flush=True)
-    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-    threads = max(1, (os.cpu_count() or 1) // args.workers)
-    running, done = {}, 0
-    late = lambda: args.deadline_s is not None and time.monotonic() - t0 > args.deadline_s  # noqa: E731
-    try:
-        while (todo and not late()) or running:
-            while todo and len(running) < args.workers and not late():
-                cell = todo.pop(0)
-                proc = ctx.Process(target=_cell_process, args=(cell, args.out, threads, {}))
-                proc.start()
-                running[proc] = cell
-            time.sleep(0.2)
-            for proc, cell in list(running.items()):
-                if proc.is_alive() and not late():
-                    continue
-                if proc.is_alive():
-                    proc.kill()
-                proc.join()
-                del running[proc]
-                status = _process_outcome(cell, args.out, proc.exitcode, None) if proc.exitcode != -9 else "killed at the deadline"
-                done += status == "done"
-                print(f"[{time.monotonic() - t0:6.0f} s] {cell.tag} seed{cell.run['seed']}: {status}", flush=True)
-    finally:
-        for proc in running:
-            proc.kill()
-            proc.join()
-    print(f"{done} cells done in {time.monotonic() - t0:.0f} s; {len(todo)} not started", flush=True)
+    deadline = t0 + args.deadline_s if args.deadline_s is not None else None
+    done = started = 0
+    queue = [(c, {"tag": c.tag, "seed": c.run["seed"]}) for c in todo]
+    # grid's process pool: locks, fresh processes, one GPU each when there are several
+    for rec, status in _run_in_processes(queue, args.out, args.workers, None, deadline=deadline):
+        started += 1
+        done += status == "done"
+        print(f"[{time.monotonic() - t0:6.0f} s] {rec['tag']} seed{rec['seed']}: {status}", flush=True)
+    print(f"{done} cells done in {time.monotonic() - t0:.0f} s; {len(todo) - started} not started", flush=True)
     return 0
 
 
@@ -186,13 +167,8 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
         row["metrics"] = {m: _mean_std(v) for m, v in row["metrics"].items()}
         row["estimated_s_missing"] = round(spu * row["cost_units"] * len(row["seeds_missing"])) \
             if spu and row["method"] != "knn" and row["seeds_missing"] else None
-    return {"profile": profile, "runs": [_portable(r) for r in runs], "seconds_per_cost_unit": spu,
+    return {"profile": profile, "runs": [portable_path(r) for r in runs], "seconds_per_cost_unit": spu,
             "rows": sorted(rows.values(), key=lambda r: (r["table"], str(r["value"]), r["method"]))}
-
-
-def _portable(path: str) -> str:
-    p = Path(path).resolve()
-    return str(p.relative_to(HERE)) if p.is_relative_to(HERE) else p.name
 
 
 def report(args) -> int:

@@ -250,12 +250,15 @@ def _cell_process(cell: Cell, output_dir, threads: int, env: dict) -> None:
     _run_cell(cell, output_dir)
 
 
-def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | None, on_start=None):
+def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | None, on_start=None,
+                      deadline: float | None = None):
     """Yield ``(record, status)`` as cells finish, ``workers`` fresh processes (``spawn``: CUDA cannot be
     forked) at a time; a cell past ``timeout_s`` is killed. Outcomes are read from the files the cell
     leaves (results file, ``error.txt``), so a process that dies without a word is a failure too.
     With several GPUs visible, each cell is given the one running the fewest cells. ``on_start(record)``
-    is called as a cell's process starts."""
+    is called as a cell's process starts. ``deadline`` (a ``time.monotonic()`` value, for a machine lent
+    for a fixed time): no cell starts after it, and cells still running then are killed and yielded as
+    ``killed at the deadline`` (they leave no results and no ``error.txt``: a later run does them)."""
     import multiprocessing
     import time
 
@@ -265,9 +268,10 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
     threads = max(1, (os.cpu_count() or 1) // workers)
     gpus = [str(d) for d in resolve_devices("auto") if d != "cpu"]
     queue, running = list(todo), {}
+    past = lambda: deadline is not None and time.monotonic() > deadline  # noqa: E731
     try:
-        while queue or running:
-            while queue and len(running) < workers:
+        while (queue and not past()) or running:
+            while queue and len(running) < workers and not past():
                 cell, rec = queue.pop(0)
                 lock, st = _claim(cell, output_dir, rec)
                 if lock is None:
@@ -282,14 +286,16 @@ def _run_in_processes(todo: list, output_dir, workers: int, timeout_s: float | N
             time.sleep(0.1)
             for proc, (cell, rec, start, _, lock) in list(running.items()):
                 late = timeout_s and time.monotonic() - start > timeout_s
-                if proc.is_alive() and not late:
+                if proc.is_alive() and not late and not past():
                     continue
+                cut = proc.is_alive() and not late  # still running at the deadline
                 if proc.is_alive():
                     proc.kill()
                 proc.join()
                 del running[proc]
                 lock.release()
-                yield rec, _process_outcome(cell, output_dir, proc.exitcode, timeout_s if late else None)
+                yield rec, ("killed at the deadline" if cut else
+                            _process_outcome(cell, output_dir, proc.exitcode, timeout_s if late else None))
     finally:  # interrupted (Ctrl-C): no orphan trainings, no locks left
         for proc, (*_, lock) in running.items():
             proc.kill()
