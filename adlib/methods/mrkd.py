@@ -94,6 +94,7 @@ class MRKD(ReverseDistillation):
     @classmethod
     def canonical_config(cls, config: dict) -> dict:
         """Equivalent settings share one run: α = 0 (no draw augmented) trains exactly as ILM off."""
+        config = super().canonical_config(config)
         if "alpha" in config and float(config["alpha"]) == 0.0:
             config = {k: v for k, v in config.items() if k != "alpha"}
             config["ilm"] = False

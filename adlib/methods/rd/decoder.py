@@ -59,5 +59,14 @@ DECODER_PRESETS = {
 GENERIC_PRESET = ("basic", 2, (2, 2, 2), 64)  # any other teacher: a ResNet-18-like mirror of its channels
 
 
+def decoder_activation_for(backbone: str) -> str:
+    """The decoder's stage end that can match the teacher: ``"none"`` when its tapped features are
+    signed (EfficientNet-Lite), ``"relu"`` (the RD4AD code) for post-ReLU teachers and unknown names."""
+    from adlib.backbones.registry import TEACHERS
+
+    spec = TEACHERS.get(backbone)
+    return "none" if spec is not None and spec.signed_features else "relu"
+
+
 def preset_for(backbone: str) -> tuple[str, int, tuple[int, int, int], int]:
     return DECODER_PRESETS.get(backbone, GENERIC_PRESET)

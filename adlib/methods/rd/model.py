@@ -20,14 +20,14 @@ RD-family methods are RD's diff. One :meth:`ReverseDistillation.forward_features
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from ..base import AnomalyMethod, FitData, Prediction, register
 from .anomaly_map import anomaly_map
 from .bottleneck import OCBE
-from .decoder import MirroredDecoder, preset_for
+from .decoder import MirroredDecoder, decoder_activation_for, preset_for
 from .loss import rd_loss
 
 SYNTHETIC_INPUTS = ("none", "bottleneck", "target")
@@ -48,7 +48,8 @@ class RDConfig:
     decoder_block: str | None = None  # None: the backbone's preset (bottleneck for WRN50, basic otherwise)
     decoder_blocks: tuple[int, int, int] | None = None
     with_unused_conv: bool = False  # the code's never-called conv4/bn4 in OCBE (parameter count only)
-    decoder_out_act: str = "relu"  # code: ReLU-ended stages; "none" for signed teachers (EfficientNet-Lite)
+    decoder_out_act: str = "auto"  # "relu" (code, post-ReLU ResNet teachers) | "none" (linear ends) | "auto":
+    #                               "none" for teachers with signed features (EfficientNet-Lite), else "relu"
     score_levels: tuple[int, ...] | None = None  # levels fused into the map (None = all; MRKD Table 7)
     score_topk: int | None = None  # image score: None = max of the map (RD); k = mean of the k largest
     synthetic_input: str = "none"  # "bottleneck": OCBE sees T(synthetic), target T(clean) (MRKD ILM);
@@ -78,7 +79,10 @@ class ReverseDistillation(AnomalyMethod):
         super().__init__()
         from adlib.backbones import build_backbone
 
-        self.config = config = config or RDConfig()
+        config = config or RDConfig()
+        if config.decoder_out_act == "auto":  # recorded resolved, so results say what was trained
+            config = replace(config, decoder_out_act=decoder_activation_for(config.backbone))
+        self.config = config
         if config.synthetic_input not in SYNTHETIC_INPUTS:
             raise ValueError(f"synthetic_input must be one of {SYNTHETIC_INPUTS}, got {config.synthetic_input!r}")
         if not 0.0 <= config.synthetic_probability <= 1.0:
@@ -93,6 +97,19 @@ class ReverseDistillation(AnomalyMethod):
         self.bottleneck = self.build_bottleneck(channels)
         self.decoder = self.build_decoder(channels, self.bottleneck.out_channels)
         self.loss_weights = {"kd": 1.0}
+
+    @classmethod
+    def canonical_config(cls, config: dict) -> dict:
+        """``decoder_out_act`` resolved for the teacher; ReLU (the code, and the default before
+        "auto") is dropped so runs trained with it keep their names."""
+        config = dict(config)
+        act = config.get("decoder_out_act", "auto")
+        if act == "auto":
+            act = decoder_activation_for(config.get("backbone", RDConfig.backbone))
+        config.pop("decoder_out_act", None)
+        if act != "relu":
+            config["decoder_out_act"] = act
+        return config
 
     # -- modules ---------------------------------------------------------------------------------
     def _preset(self) -> tuple[str, int, tuple[int, int, int], int]:
