@@ -232,6 +232,9 @@ def test_cutpaste_pastes_pixels_of_the_same_image():
     h, w = patch.shape[:2]
     found = any(np.array_equal(patch, dest[r:r + h, c:c + w]) for r in range(S - h + 1) for c in range(S - w + 1))
     assert found, "without jitter the pasted box is a box of the same image"
+    moved = [np.mean(np.any(image != dest, axis=-1)[label.astype(bool)])
+             for image, label in (build("cutpaste", jitter=0.0)(dest, None, s) for s in range(6))]
+    assert np.mean(moved) > 0.8  # ... cut at one place and pasted at another
 
 
 def test_nsa_is_wrapped_not_copied():
