@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.ndimage import uniform_filter
 
+from .base import as_hwc
+
 MODES = ("swap", "normal", "mixed")
 
 
@@ -92,17 +94,6 @@ def object_mask(image: np.ndarray, background) -> np.ndarray:
     for brightness, threshold in pairs:
         mask &= np.abs(grey - brightness) > threshold
     return binary_median(mask, 7)
-
-
-def _as_hwc(image: np.ndarray, name: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        raise TypeError(f"NSA works on uint8 images, {name} is {image.dtype}")
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3):
-        raise ValueError(f"{name} must be H×W, H×W×1 or H×W×3, got shape {image.shape}")
-    return image
 
 
 def _half_width(rng, side, lo, hi, gamma_params) -> int:
@@ -195,8 +186,8 @@ def nsa_patch(dest: np.ndarray, src: np.ndarray | None = None, config: NSAConfig
     cfg = config or NSAConfig()
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     squeeze = np.asarray(dest).ndim == 2
-    dest = _as_hwc(dest, "dest")
-    src = dest if (cfg.same or src is None) else _as_hwc(src, "src")
+    dest = as_hwc(dest, "dest")
+    src = dest if (cfg.same or src is None) else as_hwc(src, "src")
     if src.shape != dest.shape:
         raise ValueError(f"source {src.shape} and destination {dest.shape} images must have the same shape")
     dest_obj = object_mask(dest, cfg.background)

@@ -21,6 +21,7 @@ roc_curve_figure               ROC per method, AUROC in the legend
 pro_curve_figure               PRO per method, integrated area up to the FPR limit shaded
 results_heatmap                category × method table as an annotated heatmap
 paper_vs_ours                  a paper table's settings: the paper's value beside ours
+synthesis_gallery              every synthesis strategy on one image: synthetic images + labels
 =============================  ==============================================================
 
 Helpers: ``global_range`` (one colour range for a set of maps), ``heatmap_rgba``,
@@ -49,6 +50,7 @@ from .grids import GRID_NORMS, comparison_grid, gallery, per_scale_maps, sample_
 from .overlay import GT_COLOR, PRED_COLOR, add_colorbar, add_contours, heatmap_rgba, overlay_heatmap, plot_map
 from .tables import paper_vs_ours, results_heatmap, table_arrays
 from .operating_point import OperatingPoints, operating_point_figure
+from .synthesis import synthesis_gallery
 from .thresholds import threshold_figure, threshold_stats
 
 __all__ = [
@@ -88,6 +90,7 @@ __all__ = [
     "save_figure",
     "score_distributions",
     "score_distributions_grid",
+    "synthesis_gallery",
     "table_arrays",
     "threshold_figure",
     "threshold_stats",
