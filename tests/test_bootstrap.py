@@ -91,3 +91,19 @@ def test_bad_input_is_an_error():
         bootstrap_metric(s, y, metric="aupro")
     with pytest.raises(ValueError, match="maps and masks"):
         bootstrap_metric(s, y, metric="pixel_auroc")
+
+
+def test_input_dependence_and_loss_drop():
+    from adlib.methods.common import input_dependence, loss_drop
+
+    g = torch.Generator().manual_seed(0)
+    t = [torch.randn(6, 4, 5, 5, generator=g) for _ in range(2)]
+    const = [x.mean(0, keepdim=True).expand_as(x) for x in t]      # the same output for every image
+    copy = [2 * x for x in t]
+    assert input_dependence(t, const) == pytest.approx([0, 0], abs=1e-6)
+    assert input_dependence(t, copy) == pytest.approx([2, 2])
+    with pytest.raises(ValueError):
+        input_dependence(t, t[:1])
+    d = loss_drop([4, 4, 3, 2, 1, 1], k=2)
+    assert (d.first, d.last, d.k) == (4, 1, 2) and d.ratio == 0.25 and "×0.25" in str(d)
+    assert loss_drop([3.0]).first == 3.0

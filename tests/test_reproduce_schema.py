@@ -23,20 +23,22 @@ def write(tmp_path, cfg: dict, name="table4.yaml"):
     return path
 
 
-# -- tags computed with the code before the sections (commit f0b10c7): results under runs/ and docs/results match
+# -- tags computed with the code before the sections (commit f0b10c7): results under runs/ and docs/results match;
+#    since decoder_out_act="auto" (af89e46) Lite cells train linear-ended decoders and say so in their tag,
+#    and a Lite cell with decoder_out_act: relu has exactly the tag of the runs trained before
 KNOWN_TAGS = {
     ("mrkd/table5", "quick"): [
-        "mrkd__backbone=efficientnet_lite0__flm=False__ilm=False__image_size=64__epochs=6__batch_size=8",
-        "mrkd__backbone=efficientnet_lite0__flm=False__image_size=64__epochs=6__batch_size=8",
-        "mrkd__backbone=efficientnet_lite0__ilm=False__image_size=64__epochs=6__batch_size=8",
-        "mrkd__backbone=efficientnet_lite0__image_size=64__epochs=6__batch_size=8"],
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__flm=False__ilm=False__image_size=64__epochs=6__batch_size=8",
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__flm=False__image_size=64__epochs=6__batch_size=8",
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__ilm=False__image_size=64__epochs=6__batch_size=8",
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__image_size=64__epochs=6__batch_size=8"],
     ("mrkd/table8", "small"): [
-        "mrkd__backbone=efficientnet_lite0__image_size=128__epochs=20__batch_size=16",
-        "mrkd__backbone=efficientnet_lite1__image_size=128__epochs=20__batch_size=16",
-        "mrkd__backbone=efficientnet_lite2__image_size=128__epochs=20__batch_size=16"],
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__image_size=128__epochs=20__batch_size=16",
+        "mrkd__backbone=efficientnet_lite1__decoder_out_act=none__image_size=128__epochs=20__batch_size=16",
+        "mrkd__backbone=efficientnet_lite2__decoder_out_act=none__image_size=128__epochs=20__batch_size=16"],
     ("rd_variance_loss/table1", "small"): [
-        "rd__backbone=efficientnet_lite0__image_size=128__epochs=20__batch_size=16",
-        "rd_var__backbone=efficientnet_lite0__image_size=128__epochs=20__batch_size=16"],
+        "rd__backbone=efficientnet_lite0__decoder_out_act=none__image_size=128__epochs=20__batch_size=16",
+        "rd_var__backbone=efficientnet_lite0__decoder_out_act=none__image_size=128__epochs=20__batch_size=16"],
     ("mrkd/table6", "full"): [
         "mrkd__ilm=False__image_size=256__epochs=200__batch_size=16",
         "mrkd__alpha=0.2__image_size=256__epochs=200__batch_size=16",
@@ -51,6 +53,10 @@ KNOWN_TAGS = {
 def test_tags_stay_what_they_were(name, profile):
     cells = expand(load_config(name), profile)
     assert [c.tag for c in cells[:6]] == KNOWN_TAGS[name, profile]
+    cfg = load_config(name)
+    cfg["method"] = {**(cfg.get("method") or {}), "decoder_out_act": "relu"}
+    relu = [c.tag for c in expand(cfg, profile)[:6]]
+    assert relu == [t.replace("__decoder_out_act=none", "") for t in KNOWN_TAGS[name, profile]]
 
 
 def test_mrkd_full_runs_and_evaluates_as_before():
