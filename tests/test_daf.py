@@ -352,30 +352,24 @@ def test_cost_counts_parameters_and_flops(lite):
 
 
 # -- data and a short training ---------------------------------------------------------------------------------------------
-def test_training_draws_are_anomalous_and_redrawn(lite, mvtec_root):
+def test_training_draws_every_one_anomalous(mvtec_root, tmp_path, monkeypatch):
     from adlib.data.mvtec import MVTecAD
-    from adlib.methods.daf import Redraw, resolve_strategy
+    from adlib.synthesis import MissingTexturesError
 
-    calls = []
-
-    def empty_twice(dest, src, rng):
-        calls.append(rng.random())
-        label = np.zeros(dest.shape[:2], np.uint8)
-        label[0, 0] = len(calls) >= 3
-        return dest, label
-
-    out = Redraw(empty_twice, 5)(np.zeros((4, 4, 3), np.uint8), None, np.random.default_rng(0))
-    assert len(calls) == 3 and out[1].any()
-    train = MVTecAD(mvtec_root, "widget", "train", image_size=32, normalize=lite.input_spec)
-    data = lite.prepare_data(train, category="widget", seed=0).train
-    draws = [data[(i, d)] for i in range(len(train)) for d in range(2)]
-    assert all(s["augmented"] and s["aug_mask"].sum() > 0 for s in draws)
-    assert torch.equal(data[(1, 1)]["aug_image"], data[(1, 1)]["aug_image"])
-    import adlib.synthesis
-
-    if not hasattr(adlib.synthesis, "build_strategy"):  # until the strategies are merged: a clear error
-        with pytest.raises(NotImplementedError, match="build_strategy"):
-            resolve_strategy("dra")
+    m = build("daf", backbone="efficientnet_lite0", weights="random", texture_source="procedural")
+    train = MVTecAD(mvtec_root, "widget", "train", image_size=32, normalize=m.input_spec)
+    data = m.prepare_data(train, category="widget", seed=0).train
+    assert data.synthesize.name == "dra" and data.synthesize.max_redraws == 32 and data.probability == 1.0
+    draws = [data[(i, d)] for i in range(len(train)) for d in range(3)]
+    assert all(s["augmented"] and s["aug_mask"].sum() > 0 for s in draws)  # DRAEM's normal draws are off
+    torch.testing.assert_close(data[(1, 2)]["aug_image"], draws[5]["aug_image"])  # keyed: (seed, image, draw)
+    nsa = build("daf", backbone="efficientnet_lite0", weights="random", synthesis="nsa_b")
+    assert nsa.prepare_data(train, category="widget").train.needs_source  # NSA_B pastes from another image
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "no_data"))
+    with pytest.raises(MissingTexturesError, match="dtd"):  # the default texture source, never a silent fallback
+        build("daf", backbone="efficientnet_lite0", weights="random").prepare_data(train)
+    with pytest.raises(ValueError, match="unknown synthesis strategy"):
+        build("daf", weights="random", synthesis="drae")
 
 
 def test_short_training_learns_the_synthetic_masks():

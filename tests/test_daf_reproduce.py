@@ -85,3 +85,19 @@ def test_reproduce_runs_tables_without_a_notebook_in_process():
     from adlib.cli import _names_notebook
 
     assert _names_notebook("mrkd/table5") and not _names_notebook("daf/table5")  # notebook 03 comes later
+
+
+def test_cells_needing_dtd_are_not_run_without_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path))
+    cells = {c.setting["synthesis"]: c for c in expand(load_config(ROOT / "table4.yaml"), "full")
+             if c.run["category"] == "Class1"}
+    (tmp_path / "dagm" / "Class1").mkdir(parents=True)
+    monkeypatch.setattr("adlib.reproduce.preflight.missing_weights", lambda value: None)
+    assert "DTD textures missing for synthesis 'dra'" in cells["dra"].missing_inputs()
+    assert cells["simple_shape"].missing_inputs().startswith("not run: DTD textures")
+    assert cells["nsa_b"].missing_inputs() is None and cells["simple_texture"].missing_inputs() is None
+    (tmp_path / "dtd" / "images" / "banded").mkdir(parents=True)
+    (tmp_path / "dtd" / "images" / "banded" / "a.jpg").write_bytes(b"")
+    assert cells["dra"].missing_inputs() is None
+    quick = expand(load_config(ROOT / "table2.yaml"), "quick")[1]  # dra with the procedural stand-in
+    assert quick.config["texture_source"] == "procedural" and quick.missing_inputs() is None

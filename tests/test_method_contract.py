@@ -24,8 +24,8 @@ from adlib.methods.common import ImageScore
 from conftest import make_mvtec_category
 
 # settings for a small, offline run; a key goes only to the methods whose config has it (DAF's default
-# synthesis, DRA, needs the DTD textures: NSA_B needs no data beyond the training images)
-SMALL = {"backbone": "efficientnet_lite0", "synthesis": "nsa_b"}
+# texture source, DTD, is a download: the procedural stand-in needs none)
+SMALL = {"backbone": "efficientnet_lite0", "texture_source": "procedural"}
 NAMES = methods.available()
 TRAINED = [n for n in NAMES if not getattr(methods.method_class(n), "training_free", False)]
 TRAINING_FREE = [n for n in NAMES if n not in TRAINED]

@@ -67,9 +67,9 @@ class DAFConfig:
     milestone_fracs: tuple[float, ...] = (700 / 1200, 1000 / 1200)
     gamma: float = 0.2
     schedule_interval: str = "step"  # "epoch": the code's per-epoch schedule (epoch 0 at lr 0)
-    synthesis: str = "dra"  # strategy name (adlib.synthesis): dra | nsa_b | simple_texture | simple_shape | ...
+    synthesis: str = "dra"  # adlib.synthesis.build_strategy: dra | nsa_b | simple_texture | simple_shape | ...
     beta_max: float = 0.8  # DRA's blend: β ~ U[0, beta_max) (Table VIII: 0 = opaque paste)
-    texture_source: str = "dtd"  # "dtd" | "procedural" | a folder of images (DRA, simple_shape)
+    texture_source: str = "dtd"  # "dtd" (an error when absent) | "procedural" | "folder:<path>" (dra, simple_shape)
     normal_probability: float = 0.0  # fraction of clean draws (code: 0, every draw is anomalous)
     max_redraws: int = 32  # draws again while the synthetic label is empty
     eval_variants: bool = True  # also evaluate the score-map variants (Table VI) and the max image score
@@ -107,6 +107,18 @@ class DAFForward:
         return [lv.map() for lv in self.levels]
 
 
+def synthesis_strategy(config: DAFConfig, category: str | None = None):
+    """The config's strategy from :func:`adlib.synthesis.build_strategy` (``texture_source``, and
+    ``beta_max``, ``category``, ``max_redraws`` where the strategy takes them; NSA_B: the NSA paper's
+    per-class settings, Poisson from another image)."""
+    from adlib.synthesis import build_strategy, strategy_options
+
+    wanted = {"beta_max": config.beta_max, "category": category, "max_redraws": config.max_redraws}
+    allowed = strategy_options(config.synthesis)
+    return build_strategy(config.synthesis, texture_source=config.texture_source,
+                          **{k: v for k, v in wanted.items() if k in allowed})
+
+
 def _check(config: DAFConfig) -> None:
     choices = {"ablation": ABLATIONS, "input_norm": INPUT_NORMS, "score_map": SCORE_MAPS, "kd_loss": KD_LOSSES,
                "discrepancy_input": DISCREPANCY_INPUTS, "ssim_norm": ("auto", *SSIM_NORMS),
@@ -118,6 +130,9 @@ def _check(config: DAFConfig) -> None:
         raise ValueError(f"daf: normal_probability must be in [0, 1], got {config.normal_probability}")
     if config.score_topk is not None and config.score_topk < 1:
         raise ValueError(f"daf: score_topk must be >= 1 or None, got {config.score_topk}")
+    from adlib.synthesis.strategies import canonical_name
+
+    canonical_name(config.synthesis)  # an unknown strategy fails now, not after the data are loaded
     if config.fuse_channels < 1 or config.ssim_window < 1 or config.ssim_window % 2 == 0:
         raise ValueError("daf: fuse_channels must be >= 1 and ssim_window a positive odd number")
 
@@ -187,13 +202,9 @@ class DAF(AnomalyMethod):
         strategy ``synthesis``, anomalous with probability 1 − normal_probability, empty labels redrawn."""
         from adlib.synthesis import SyntheticAnomalies
 
-        from .synthesis import Redraw, resolve_strategy
-
-        c = self.config
-        strategy, needs_source = resolve_strategy(c.synthesis, category=category, texture_source=c.texture_source,
-                                                  beta_max=c.beta_max)
-        return FitData(SyntheticAnomalies(train, Redraw(strategy, c.max_redraws), probability=1 - c.normal_probability,
-                                          seed=seed, needs_source=needs_source))
+        strategy = synthesis_strategy(self.config, category)
+        return FitData(SyntheticAnomalies(train, strategy, probability=1 - self.config.normal_probability, seed=seed,
+                                          needs_source=strategy.needs_source))
 
     # -- forward -----------------------------------------------------------------------------------
     def forward_features(self, image: torch.Tensor, student_image: torch.Tensor, with_aux: bool = False) -> DAFForward:
