@@ -89,8 +89,8 @@ def cmd_list(a) -> int:
 
 
 def cmd_reproduce(a) -> int:
-    if a.engine is None:
-        a.engine = "python" if a.all else "notebook"
+    if a.engine is None:  # a table's notebook runs its cells; without one (or with --all) run_experiment does
+        a.engine = "python" if a.all or not _names_notebook(a.config) else "notebook"
     if a.all:
         return cmd_reproduce_all(a)
     if not a.config:
@@ -115,6 +115,16 @@ def cmd_reproduce(a) -> int:
           + (f", {len(busy)} being run by another process (run again when it is done)" if busy else "")
           + f"; results under {a.out}")
     return 1 if failed or busy else 0
+
+
+def _names_notebook(config) -> bool:
+    """Whether a table config names a notebook (True when it cannot be read: the run reports why)."""
+    from adlib.reproduce import load_config
+
+    try:
+        return bool(load_config(config).get("notebook")) if config else True
+    except Exception:  # noqa: BLE001 - the error is reported by the run itself
+        return True
 
 
 def cmd_reproduce_all(a) -> int:
@@ -302,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="small (CPU, default) | full (the paper's settings) | quick | quick_mtd | gpu | ... (the table's profiles)")
     rp.add_argument("--out", default="runs", help="results folder (default ./runs)")
     rp.add_argument("--engine", default=None, choices=["notebook", "python", "submitit-local", "slurm", "ray"],
-                    help="notebook: papermill runs of the table's notebook (default for one config); python: "
+                    help="notebook: papermill runs of the table's notebook (default for one config that names one); python: "
                          "in-process, only the cell's method (default for --all: minutes on a CPU); "
                          "submitit-local / slurm / ray: the same jobs on an existing scheduler (extra 'scaleout')")
     rp.add_argument("--devices", default="auto", help="auto (every visible GPU, else CPU) | cpu | 0,1,...")

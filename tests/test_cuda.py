@@ -94,3 +94,23 @@ def test_mrkd_run_experiment_with_workers_on_gpu(tmp_path, monkeypatch):
     rd = run_experiment("rd", {"backbone": "efficientnet_lite0"}, paper="rd", dataset="synthetic", category="weave",
                         image_size=64, steps=6, batch_size=8, progress=False)
     assert rd["protocol"]["training"]["on_gpu_cache"] is True  # plain images: the uint8 set lives on the GPU
+
+
+def test_daf_losses_and_maps_are_float32_under_cuda_autocast():
+    """CUDA autocast refuses binary_cross_entropy on bf16 inputs and bf16 SSIM cancels: DAF computes its
+    losses (Eqs. 1-4, 7) and maps in float32, with the networks in bf16."""
+    from adlib.methods.daf import balanced_bce
+
+    torch.manual_seed(0)
+    m = build("daf", backbone="efficientnet_lite0", weights="random").cuda()
+    g = torch.Generator().manual_seed(0)
+    b = {"image": torch.randn(2, 3, 64, 64, generator=g).cuda(), "aug_image": torch.randn(2, 3, 64, 64, generator=g).cuda(),
+         "aug_mask": (torch.rand(2, 1, 64, 64, generator=g) < 0.2).float().cuda()}
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        terms = m.train().training_step(b)
+        terms["loss"].backward()
+        pred = m.eval().predict({"image": b["image"]})
+        bce = balanced_bce(torch.rand(2, 1, 8, 8, device="cuda").bfloat16(), b["aug_mask"][:, :, :8, :8].bfloat16())
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in terms.values()), terms
+    assert bce.dtype == torch.float32 and pred.maps.dtype == torch.float32
+    assert all(v.dtype == torch.float32 for v in pred.parts.values())

@@ -23,16 +23,21 @@ from adlib.methods.common import ImageScore
 
 from conftest import make_mvtec_category
 
-SMALL = {"backbone": "efficientnet_lite0"}
+# settings for a small, offline run; a key goes only to the methods whose config has it (DAF's default
+# texture source, DTD, is a download: the procedural stand-in needs none)
+SMALL = {"backbone": "efficientnet_lite0", "texture_source": "procedural"}
 NAMES = methods.available()
 TRAINED = [n for n in NAMES if not getattr(methods.method_class(n), "training_free", False)]
 TRAINING_FREE = [n for n in NAMES if n not in TRAINED]
 
 
+def small_config(name: str, **extra) -> dict:
+    return {k: v for k, v in {**SMALL, **extra}.items() if k in {f.name for f in fields(methods.config_class(name))}}
+
+
 def small(name: str, **extra) -> AnomalyMethod:
     torch.manual_seed(0)
-    cfg = {k: v for k, v in {**SMALL, **extra}.items() if k in {f.name for f in fields(methods.config_class(name))}}
-    return methods.build(name, **cfg)
+    return methods.build(name, **small_config(name, **extra))
 
 
 def batch(n: int = 2, size: int = 64, seed: int = 0, synthetic: bool = True) -> dict:
@@ -66,7 +71,7 @@ def test_hooks_declared_on_the_base_class(name):
         assert callable(getattr(AnomalyMethod, hook)), hook
     m = small(name)
     assert isinstance(m.input_spec, InputSpec) and isinstance(m.image_score_rule, ImageScore)
-    assert m.input_spec == type(m).input_spec_for(m.config) == methods.input_spec(name, **SMALL)
+    assert m.input_spec == type(m).input_spec_for(m.config) == methods.input_spec(name, **small_config(name))
     assert isinstance(methods.method_class(name).canonical_config({}), dict)
 
 
@@ -176,7 +181,7 @@ def test_prepare_data_gives_fit_data(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_results_file(name, tmp_path):
     make_mvtec_category(tmp_path / "mvtec_ad", size=32, n_train=4)
-    res = run_experiment(name, {**SMALL}, paper="contract", dataset="mvtec_ad", category="widget", image_size=32,
+    res = run_experiment(name, small_config(name), paper="contract", dataset="mvtec_ad", category="widget", image_size=32,
                          steps=1, batch_size=2, root=tmp_path, output_dir=tmp_path / "runs", progress=False)
     path = tmp_path / "runs" / "contract" / "mvtec_ad" / "widget" / name / "seed0" / "results.json"
     on_disk = json.loads(path.read_text())

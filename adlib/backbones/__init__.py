@@ -2,7 +2,7 @@
 teachers and trainable students.
 
     t = build_teacher("wide_resnet50_2")    # layers 1-3, torchvision IMAGENET1K_V1 weights
-    s = build_backbone("resnet18", weights="random", trainable=True)   # a random-init student
+    s = build_student(t)                    # a random-init trainable copy (DAF's student)
     feats = t(t.normalize(images01))        # [B×256×H/4, B×512×H/8, B×1024×H/16]
     t.weights_info()                        # name, source, sha256, file
 
@@ -12,13 +12,14 @@ on request. Otherwise :class:`WeightsUnavailableError` says which file to put wh
 """
 
 from .backbone import Backbone, InputAdapter, build_backbone
+from .student import STUDENT_INITS, build_student
 from .registry import TEACHERS, BackboneSpec, TeacherSpec, backbone_names, get_spec, register_backbone
 from .teacher import Teacher, build_teacher, imagenet_classifier
 from .weights import (ResolvedWeights, WeightsError, WeightsFileError, WeightsIntegrityError, WeightsMismatchError,
                       WeightsUnavailableError, file_sha256, resolve_weights, search_dirs)
 
-__all__ = ["TEACHERS", "Backbone", "BackboneSpec", "InputAdapter", "TeacherSpec", "backbone_names", "build_backbone",
-           "get_spec", "register_backbone", "Teacher", "build_teacher",
+__all__ = ["STUDENT_INITS", "TEACHERS", "Backbone", "BackboneSpec", "InputAdapter", "TeacherSpec", "backbone_names",
+           "build_backbone", "build_student", "get_spec", "register_backbone", "Teacher", "build_teacher",
            "imagenet_classifier", "ResolvedWeights", "WeightsError", "WeightsFileError", "WeightsIntegrityError",
            "WeightsMismatchError", "WeightsUnavailableError", "file_sha256", "resolve_weights",
            "search_dirs"]

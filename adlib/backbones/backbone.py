@@ -71,6 +71,7 @@ class Backbone(nn.Module):
         self.weights_sha256 = resolved.sha256
         self.weights_file = str(resolved.file) if resolved.file is not None else None
         self.input_spec = input_spec
+        self.signed_features = bool(spec.signed_features)
         self.frozen = bool(frozen)
         if self.frozen:
             self.requires_grad_(False)

@@ -2,6 +2,6 @@
 
 from .base import (AnomalyMethod, FitData, Prediction, available, build, config_class, input_spec, make_config,
                    method_class, register)
-from . import knn, mrkd, rd, rd_var  # noqa: F401  (registers the methods)
+from . import daf, knn, mrkd, rd, rd_var  # noqa: F401  (registers the methods)
 
 __all__ = ["AnomalyMethod", "FitData", "Prediction", "available", "build", "config_class", "input_spec", "make_config", "method_class", "register"]

@@ -65,7 +65,7 @@ class Cell:
 
     def missing_inputs(self) -> str | None:
         """``"not run: <what is missing>"`` when the cell's data or teacher weights are absent, else None."""
-        values = {**self.run, **self.config}
+        values = {**self.run, **self.config, "method": self.method}
         return check_inputs(values.get)
 
     def failure(self, output_dir: str | os.PathLike) -> str | None:

@@ -1,10 +1,12 @@
-"""What is checked before a cell runs: its data and its teacher's weights are there (nothing is downloaded).
+"""What is checked before a cell runs: its data, its teacher's weights and its synthesis textures are there
+(nothing is downloaded).
 
 Both runners use it: :meth:`adlib.reproduce.grid.Cell.missing_inputs` (in-process cells) and
 :func:`adlib.reproduce.jobs.preflight` (notebook jobs). :func:`data_problems` (a dataset or category that
 would fail late or write elsewhere) and :func:`check_output_dir` (no results inside a dataset folder) are
 checked when the cells are made. Values are looked up by
-:func:`adlib.experiment.run_experiment`'s names (``dataset``, ``category``, ``root``, ``backbone``, ``weights``).
+:func:`adlib.experiment.run_experiment`'s names (``dataset``, ``category``, ``root``, ``backbone``, ``weights``,
+``synthesis``, ``texture_source``; ``method``: whose config defaults apply).
 """
 
 from __future__ import annotations
@@ -70,9 +72,41 @@ def missing_weights(value: Lookup) -> str | None:
     return f"teacher weights {spec.filename} for {backbone} ({why}; {hint})"
 
 
+def _setting(value: Lookup, key: str):
+    """A method setting of the cell: given, else the default of its method's config (``method`` known)."""
+    given = value(key)
+    if given is not None or value("method") is None:
+        return given
+    from dataclasses import MISSING, fields
+
+    from adlib import methods
+
+    if value("method") not in methods.available():
+        return None
+    found = [f.default for f in fields(methods.config_class(value("method"))) if f.name == key]
+    return found[0] if found and found[0] is not MISSING else None
+
+
+def missing_textures(value: Lookup) -> str | None:
+    """DTD, when the cell's synthesis strategy draws textures (``dra``, ``simple_shape``) from it, and it is absent."""
+    from adlib.paths import data_root
+    from adlib.synthesis import needs_textures
+
+    name, source = _setting(value, "synthesis"), _setting(value, "texture_source")
+    try:
+        if not isinstance(name, str) or source != "dtd" or not needs_textures(name):
+            return None
+    except ValueError:
+        return None  # an unknown strategy: the run reports it
+    folder = data_root() / "dtd" / "images"  # where adlib.synthesis.textures.dtd_textures looks ($ADLIB_DATA)
+    if folder.is_dir() and next(folder.glob("*/*.jpg"), None) is not None:
+        return None
+    return f"DTD textures missing for synthesis {name!r} (no {folder}; adlib data fetch dtd)"
+
+
 def check_inputs(value: Lookup) -> str | None:
-    """``"not run: <what is missing>"`` when the data or teacher weights are missing, else None."""
-    missing = [m for m in (missing_data(value), missing_weights(value)) if m]
+    """``"not run: <what is missing>"`` when the data, teacher weights or textures are missing, else None."""
+    missing = [m for m in (missing_data(value), missing_weights(value), missing_textures(value)) if m]
     return "not run: " + "; ".join(missing) if missing else None
 
 

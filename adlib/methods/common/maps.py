@@ -8,6 +8,8 @@
   as a value that results files record.
 - :func:`cosine_distance_map`: 1 − cos along channels at every position (RD4AD Eq. 2).
 - :func:`gaussian_window`: the normalised 1-D Gaussian taps of an SSIM window (11 taps, σ = 1.5).
+- :func:`reflect_pad`: ``F.pad(mode="reflect")`` (d c b | a b c d, edge not repeated) for any size,
+  also where the pad is not smaller than the map (DAF pads 4×4 maps by 5 at 64 px).
 """
 
 from __future__ import annotations
@@ -26,6 +28,28 @@ def _symmetric_index(n: int, radius: int, device) -> torch.Tensor:
     period = 2 * n
     idx = torch.remainder(idx, period)
     return torch.where(idx >= n, period - 1 - idx, idx)
+
+
+def reflect_index(n: int, pad: int, device=None) -> torch.Tensor:
+    """Indices padding a length-n axis by ``pad`` with ``F.pad``'s 'reflect' rule (period 2n − 2, the
+    edge not repeated), folded as often as needed; a length-1 axis is replicated."""
+    idx = torch.arange(-pad, n + pad, device=device)
+    if n == 1:
+        return torch.zeros_like(idx)
+    period = 2 * n - 2
+    idx = torch.remainder(idx, period)
+    return torch.where(idx >= n, period - idx, idx)
+
+
+def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad the last two axes of ``x`` by ``pad`` on each side with 'reflect' borders: equal to
+    ``F.pad(x, (pad,) * 4, mode="reflect")`` whenever that is defined (pad < size), and defined for
+    every size (indices folded again; a size-1 axis is replicated)."""
+    if pad <= 0:
+        return x
+    h, w = x.shape[-2:]
+    x = x.index_select(-1, reflect_index(w, pad, x.device))
+    return x.index_select(-2, reflect_index(h, pad, x.device))
 
 
 def gaussian_window(size: int, sigma: float, dtype=torch.float32, device=None) -> torch.Tensor:
