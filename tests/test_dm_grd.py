@@ -243,6 +243,8 @@ def test_terms_carry_gradient_as_coded_or_as_described(widget, mode):
         opt = m.configure_optimizer(total_steps=10)["optimizer"]
         in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
         assert id(m.memory.normal.maps0) in in_opt and id(m.memory.abnormal.maps2) in in_opt  # updatable memory
+        m.load_checkpoint_state(m.checkpoint_state())  # resuming loads in place: the optimizer keeps training them
+        assert id(m.memory.normal.maps0) in in_opt and id(m.memory.abnormal.maps2) in in_opt
 
 
 def test_loss_falls_over_a_few_steps(widget):

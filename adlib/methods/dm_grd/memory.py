@@ -74,13 +74,15 @@ class MemoryBank(nn.Module):
         return [m.mean(dim=(2, 3)) for m in self.maps]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # the bank's size is the data's (L, resolution): take the checkpoint's shapes before loading
+        # the bank's size is the data's (L, resolution): take the checkpoint's shapes before loading; equal
+        # shapes load in place (trainable items stay the parameters an optimizer holds, e.g. when resuming)
         for k in range(self.n_levels):
             key = f"{prefix}maps{k}"
-            if key in state_dict:
+            if key in state_dict and state_dict[key].shape != self.maps[k].shape:
                 self._put(k, torch.empty_like(state_dict[key], device=self.maps[k].device))
-        if f"{prefix}indices" in state_dict:
-            self.indices = torch.empty_like(state_dict[f"{prefix}indices"], device=self.indices.device)
+        key = f"{prefix}indices"
+        if key in state_dict and state_dict[key].shape != self.indices.shape:
+            self.indices = torch.empty_like(state_dict[key], device=self.indices.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
