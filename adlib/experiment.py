@@ -77,9 +77,12 @@ def check_data(train, test, *more) -> None:
 def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: str, category: str, seed: int,
                        root, train, test, image_size: int, epochs: int | None = None, steps: int | None = None,
                        batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
-                       total_s: float | None = None, variants: dict | None = None) -> dict:
+                       total_s: float | None = None, variants: dict | None = None,
+                       final_metrics: dict | None = None) -> dict:
     """The results dict of a trained and evaluated method (what notebooks and batch runs write);
-    ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``."""
+    ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``. With checkpoint selection,
+    ``extra`` also keeps ``val_history`` and ``final_metrics`` (the last step's model, when another was
+    selected: :func:`evaluate_final`)."""
     protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
                              epochs=epochs, steps=steps, batch_size=batch_size)
     timings = timings_from(fit_res, ev, **({"total_s": total_s} if total_s is not None else {}))
@@ -88,14 +91,17 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                          data_info(dataset, dataset_root(dataset, root), getattr(test, "split_seed", None),
                                    train=train, test=test), timings,
                          extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v},
-                                **({"variants": variants} if variants else {})})
+                                **({"variants": variants} if variants else {}),
+                                **({"val_history": fit_res.val_history} if fit_res.val_history else {}),
+                                **({"final_metrics": final_metrics} if final_metrics is not None else {})})
 
 
 def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, dataset: str, category: str, seed: int,
                       root, train, image_size: int, epochs: int | None = None, steps: int | None = None,
                       batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
                       total_s: float | None = None, variants: dict | None = None, eval_kwargs: dict | None = None,
-                      output_dir=None, tag: str | None = None) -> tuple[dict, Path | None]:
+                      output_dir=None, tag: str | None = None, final_metrics: dict | None = None
+                      ) -> tuple[dict, Path | None]:
     """What ends every cell, in a notebook or in :func:`run_experiment`: the evaluation variants of
     the trained model (:func:`evaluate_variants`, unless ``variants`` are given), the results dict
     (:func:`experiment_results`) and, with ``output_dir``, its file at :func:`results_path`.
@@ -105,7 +111,7 @@ def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, data
     results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
                                  root=root, train=train, test=test, image_size=image_size, epochs=epochs, steps=steps,
                                  batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
-                                 total_s=total_s, variants=variants)
+                                 total_s=total_s, variants=variants, final_metrics=final_metrics)
     path = None
     if output_dir is not None:
         path = write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
@@ -123,16 +129,34 @@ def evaluate_variants(model, test, **eval_kwargs) -> dict:
     return out
 
 
+def evaluate_final(model, fit_res, test, **eval_kwargs) -> dict | None:
+    """``{metric: value}`` of the last step's model when checkpoint selection loaded another one
+    (``fit_res.final_state``), else None; the selected state is back in ``model`` afterwards."""
+    if fit_res.final_state is None:
+        return None
+    from adlib.engine.checkpoint import cpu_copy, load_method_state, method_state
+
+    selected = cpu_copy(method_state(model))
+    load_method_state(model, fit_res.final_state)
+    try:
+        return evaluate_method(model, test, **{"progress": False, **eval_kwargs}).summary()
+    finally:
+        load_method_state(model, selected)
+
+
 def run_experiment(method: str, config: dict, *, paper: str, dataset: str, category: str, image_size: int,
                    epochs: int | None = None, steps: int | None = None, batch_size: int = 16, seed: int = 0,
                    root=None, device="auto", aupro_mode: str = "mvtec", mask_interpolation: str = "nearest",
                    output_dir=None, tag: str | None = None, progress: bool = True, fit_kwargs: dict | None = None,
                    model=None, return_objects: bool = False, ckpt_selection: str | None = None,
-                   val_split: str | None = None, fpr_limit: float | None = None, image_score: str | None = None):
+                   val_split: str | None = None, fpr_limit: float | None = None, image_score: str | None = None,
+                   eval_every: int | None = None, selection_metric: str | None = None):
     """Train ``method`` (built from ``config``, or the given ``model``) and evaluate it on the test split.
 
     ``ckpt_selection`` goes to :func:`adlib.engine.fit`, with the category's ``val_split`` (e.g. ``"validation"``)
-    as ``val_data``; ``fpr_limit`` and ``image_score`` (``"max"``, ``"topk_mean:50"``: the rule that
+    as ``val_data`` (``"best_on_test"``: the test split, knowingly — it inflates; the results then also keep
+    the last step's metrics, ``extra.final_metrics``), validated every ``eval_every`` steps on
+    ``selection_metric`` (``"image_auroc+pixel_auroc+aupro_fpr1"``: their mean); ``fpr_limit`` and ``image_score`` (``"max"``, ``"topk_mean:50"``: the rule that
     recomputes each score from its map) to :func:`adlib.engine.evaluate_method`. None: their defaults.
     Returns the results dict (and ``(model, fit_result, eval_result)`` with ``return_objects``);
     writes it to :func:`results_path` when ``output_dir`` is given.
@@ -155,6 +179,12 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
         fit_kwargs.setdefault("calibration_data", data.calibration)
     if ckpt_selection is not None:
         fit_kwargs["ckpt_selection"] = ckpt_selection
+    if ckpt_selection == "best_on_test" and val_split is None:
+        fit_kwargs["val_data"] = test
+    if eval_every is not None:
+        fit_kwargs["eval_every"] = eval_every
+    if selection_metric is not None:
+        fit_kwargs["selection_metric"] = selection_metric
     if val_split is not None:
         fit_kwargs["val_data"] = open_dataset(dataset, category, val_split, root=root, image_size=image_size,
                                               normalize=spec, mask_interpolation=mask_interpolation, cache=True)
@@ -168,9 +198,10 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
         eval_kw["image_score"] = image_score
     ev = evaluate_method(model, test, progress=progress, **eval_kw)
     variants = evaluate_variants(model, test, **eval_kw)
+    final_metrics = evaluate_final(model, fit_res, test, **eval_kw)
     results, _ = finish_experiment(paper, method, model, fit_res, ev, test=test, dataset=dataset, category=category,
                                    seed=seed, root=root, train=train, image_size=image_size, epochs=epochs, steps=steps,
                                    batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
                                    total_s=round(time.perf_counter() - t0, 3), variants=variants,
-                                   output_dir=output_dir, tag=tag)
+                                   output_dir=output_dir, tag=tag, final_metrics=final_metrics)
     return (results, (model, fit_res, ev)) if return_objects else results

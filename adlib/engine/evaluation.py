@@ -92,13 +92,13 @@ def _maps_and_scores(out, method) -> tuple[torch.Tensor, torch.Tensor]:
 
 def all_metrics(maps, scores, labels, masks, defects, has_mask, *, aupro_mode: str = "mvtec", fpr_limit: float = 0.3,
                 keep_curves: bool = False, defects_config=None, anomaly_kinds=None, loco_masks=None, orig_sizes=None,
-                spro_fpr_limits=SPRO_FPR_LIMITS) -> dict[str, MetricResult]:
-    """Every metric of a test set (:func:`adlib.metrics.evaluate`); with a LOCO ``defects_config`` and
+                spro_fpr_limits=SPRO_FPR_LIMITS, extra_fpr_limits=()) -> dict[str, MetricResult]:
+    """Every metric of a test set (:func:`adlib.metrics.evaluate`, AU-PRO also at ``extra_fpr_limits``); with a LOCO ``defects_config`` and
     the images' ``anomaly_kinds`` also ``loco_image_auroc`` (logical / structural / mean) and ``spro``
     (:func:`adlib.metrics.evaluate_loco` on ``loco_masks``, one K×H×W stack of mask values per image)."""
     maps = torch.as_tensor(maps)
     metrics = evaluate(maps, scores, labels, masks, defects, has_mask, aupro_mode=aupro_mode, fpr_limit=fpr_limit,
-                       device=maps.device, keep_curves=keep_curves)
+                       device=maps.device, keep_curves=keep_curves, extra_fpr_limits=extra_fpr_limits)
     if anomaly_kinds and defects_config is not None:
         loco = evaluate_loco(maps, scores, loco_masks, anomaly_kinds, defects_config, orig_sizes=orig_sizes,
                              fpr_limits=spro_fpr_limits)
@@ -112,7 +112,7 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
                     aupro_mode: str = "mvtec", fpr_limit: float = 0.3, progress: bool = True,
                     return_maps: bool = False, map_size: int | tuple[int, int] | None = None, num_workers: int = 0,
                     compute_metrics: bool = True, keep_curves: bool = False, spro_fpr_limits=SPRO_FPR_LIMITS,
-                    image_score=None) -> EvalResult:
+                    image_score=None, extra_fpr_limits=None) -> EvalResult:
     """Run ``method.predict`` over ``dataset`` (eval mode, no grad) and compute every metric.
 
     Args:
@@ -128,11 +128,15 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
             (``"max"``, ``"topk_mean:50"``, an :class:`~adlib.methods.common.ImageScore`) that
             recomputes each image's score from its map, at the map's own resolution (before any
             ``map_size`` resize). ``protocol["image_score"]`` records the rule used.
+        extra_fpr_limits: AU-PRO also at these FPR limits (metrics ``aupro_fpr<limit>``, same maps);
+            None = the method's ``extra_fpr_limits`` attribute (DM-GRD: ``(1.0,)``, its "PRO"), else none.
 
     Datasets whose samples carry ``masks``/``anomaly_kind`` and that have ``defects_config``
     (MVTec LOCO) also get ``loco_image_auroc`` (logical/structural/mean) and ``spro``.
     """
     rule, rule_name = image_score_record(method, image_score)
+    if extra_fpr_limits is None:
+        extra_fpr_limits = tuple(getattr(method, "extra_fpr_limits", ()))
     dev, dtype, cl = _prepare(method, device, amp, channels_last)
     was_training = method.training
     method.eval()
@@ -194,7 +198,8 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
         metrics = all_metrics(maps_t, scores_t, labels_t, masks_t, defects, has_mask_t.cpu(), aupro_mode=aupro_mode,
                               fpr_limit=fpr_limit, keep_curves=keep_curves,
                               defects_config=getattr(dataset, "defects_config", None), anomaly_kinds=kinds,
-                              loco_masks=loco_masks, orig_sizes=orig, spro_fpr_limits=spro_fpr_limits)
+                              loco_masks=loco_masks, orig_sizes=orig, spro_fpr_limits=spro_fpr_limits,
+                              extra_fpr_limits=extra_fpr_limits)
     synchronize(dev)
     metrics_s = time.perf_counter() - t1
 
@@ -205,7 +210,7 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
     timings = {"predict_s": round(predict_s, 4), "metrics_s": round(metrics_s, 4),
                "first_batch_s": round(first_batch_s or 0.0, 4),
                "images_per_s": round(n / predict_s, 2) if predict_s > 0 else None}
-    protocol = {"aupro_mode": aupro_mode, "fpr_limits": [fpr_limit],
+    protocol = {"aupro_mode": aupro_mode, "fpr_limits": [fpr_limit, *(float(x) for x in extra_fpr_limits)],
                 "spro_fpr_limits": list(spro_fpr_limits) if "spro" in metrics else None,
                 "mask_resolution": list(maps_t.shape[-2:]), "map_size": list(size) if size else None,
                 "image_size": list(img_hw), "image_score": rule_name, "device": str(dev),

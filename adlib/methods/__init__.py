@@ -5,3 +5,4 @@ from .base import (AnomalyMethod, FitData, Prediction, available, build, config_
 from . import daf, knn, mrkd, rd, rd_var  # noqa: F401  (registers the methods)
 
 __all__ = ["AnomalyMethod", "FitData", "Prediction", "available", "build", "config_class", "input_spec", "make_config", "method_class", "register"]
+from . import dm_grd  # noqa: E402,F401  (registers DM-GRD; a line of its own)

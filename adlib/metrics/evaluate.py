@@ -40,8 +40,9 @@ class _PixelSet:
             self.pos_region = region_labels(g)[0].flatten()[pos_idx]
             self.region_area = torch.bincount(self.pos_region).double()
 
-    def metrics(self, names: set[str], fpr_limit: float, keep_curve: bool) -> dict:
-        """Pixel AUROC, AP, F1-max and exact AU-PRO over the images of the groups in ``names``."""
+    def metrics(self, names: set[str], fpr_limit: float, keep_curve: bool, extra_limits=()) -> dict:
+        """Pixel AUROC, AP, F1-max and exact AU-PRO (at ``fpr_limit`` and each of ``extra_limits``,
+        named :func:`aupro_name`) over the images of the groups in ``names``."""
         keep_img = torch.tensor([x in names for x in self.groups], device=self.pos_scores.device)
         keep = keep_img[self.pos_image]
         n = int(keep.sum())
@@ -57,6 +58,7 @@ class _PixelSet:
             fpr, pro = curve.staircase(1)
             fpr, pro = fpr.clamp(max=1.0), pro.clamp(max=1.0)
             out["aupro"] = trapezoid_to(fpr, pro, fpr_limit) / fpr_limit
+            out.update({aupro_name(lim): trapezoid_to(fpr, pro, lim) / lim for lim in extra_limits})
             if keep_curve:
                 out["pro_curve"] = downsample_curve(fpr, pro)
         return out
@@ -64,7 +66,8 @@ class _PixelSet:
 
 def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, has_mask=None,
              aupro_mode: str = "mvtec", fpr_limit: float = 0.3, per_defect: bool = True,
-             device: str | torch.device | None = None, keep_curves: bool = False) -> dict[str, MetricResult]:
+             device: str | torch.device | None = None, keep_curves: bool = False,
+             extra_fpr_limits: Sequence[float] = ()) -> dict[str, MetricResult]:
     """All MVTec-style metrics of a test set.
 
     Args:
@@ -73,6 +76,8 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
         defects: defect type of each image (``"good"`` for normal) for the per-defect breakdown.
         has_mask: False for anomalous images without a mask (left out of pixel metrics).
         aupro_mode: ``mvtec`` (exact, whole set) or ``rd4ad_legacy`` / ``daf_legacy``.
+        extra_fpr_limits: AU-PRO also at these limits, from the same curve, as ``aupro_fpr<limit>``
+            (:func:`aupro_name`; ``1.0`` → ``aupro_fpr1``: the full-range area DM-GRD reports as "PRO").
     Returns ``{name: MetricResult}`` with ``image_auroc``, ``image_f1_max``, ``pixel_auroc``,
     ``pixel_ap``, ``pixel_f1_max`` and ``aupro``; ``timings`` sit in each protocol. Pixel metrics are
     computed over the images with a mask (``protocol["note"]`` when some anomalous ones have none); when
@@ -93,6 +98,7 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
     hm = torch.ones(n, dtype=torch.bool) if has_mask is None else torch.as_tensor(np.asarray(has_mask), dtype=torch.bool)
     hm = hm.to(m.device) | ~y  # normal images always have an exact (empty) mask
 
+    extra_fpr_limits = check_fpr_limits(extra_fpr_limits)
     results: dict[str, MetricResult] = {}
     img_proto = {"level": "image", "thresholds": "exact"}
     results["image_auroc"] = image_auroc(s, y)
@@ -108,14 +114,14 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
                  "images": len(pix_idx), "images_without_mask_skipped": int(n - len(pix_idx))}
     why = pixel_unavailable(n_anom, n_masked, bool(gp.any()))
     if why is not None:
-        for name in PIXEL_METRICS:
+        for name in (*PIXEL_METRICS, *map(aupro_name, extra_fpr_limits)):
             results[name] = MetricResult(name, None, {**pix_proto, "unavailable": why})
     else:
         if n_masked < n_anom:
             pix_proto["note"] = (f"pixel metrics over the {n_masked} of {n_anom} anomalous images that have a mask "
                                  "(and every normal image)")
         _pixel_metrics(results, m, mp, gp, pix_idx, defects, pix_proto, exact, aupro_mode, fpr_limit,
-                       keep_curves, per_defect)
+                       keep_curves, per_defect, extra_fpr_limits)
     if per_defect:
         normal_img = torch.tensor([d == NORMAL for d in defects], device=m.device)
         for kind in sorted({d for d in defects if d != NORMAL}):
@@ -131,6 +137,20 @@ def evaluate(maps, scores, labels, masks, defects: Sequence[str] | None = None, 
 PIXEL_METRICS = ("pixel_auroc", "pixel_ap", "pixel_f1_max", "aupro")
 
 
+def aupro_name(fpr_limit: float) -> str:
+    """The metric name of AU-PRO at an extra FPR limit: ``aupro_fpr1`` (1.0), ``aupro_fpr0.05``."""
+    return f"aupro_fpr{float(fpr_limit):g}"
+
+
+def check_fpr_limits(limits) -> tuple[float, ...]:
+    """Extra FPR limits as a tuple of floats in (0, 1] (a ValueError names a bad one)."""
+    out = tuple(float(x) for x in (limits or ()))
+    bad = [x for x in out if not 0.0 < x <= 1.0]
+    if bad:
+        raise ValueError(f"extra_fpr_limits must lie in (0, 1], got {bad}")
+    return out
+
+
 def pixel_unavailable(n_anomalous: int, n_with_mask: int, any_positive: bool) -> str | None:
     """Why pixel metrics cannot be computed (None: they can): no masks, or only empty ones."""
     if n_anomalous and not n_with_mask:
@@ -142,10 +162,10 @@ def pixel_unavailable(n_anomalous: int, n_with_mask: int, any_positive: bool) ->
 
 
 def _pixel_metrics(results, m, mp, gp, pix_idx, defects, pix_proto, exact, aupro_mode, fpr_limit, keep_curves,
-                   per_defect) -> None:
+                   per_defect, extra_limits=()) -> None:
     """Pixel AUROC, AP, F1-max and AU-PRO (whole set and per defect type) into ``results``."""
     pix = _PixelSet(mp, gp, [defects[i] for i in pix_idx.tolist()], exact)
-    full = pix.metrics(set(pix.groups), fpr_limit, keep_curves)
+    full = pix.metrics(set(pix.groups), fpr_limit, keep_curves, extra_limits)
     for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
         results[name] = MetricResult(name, full[name], dict(pix_proto))
     if exact:
@@ -157,6 +177,15 @@ def _pixel_metrics(results, m, mp, gp, pix_idx, defects, pix_proto, exact, aupro
     if "note" in pix_proto:
         pro_res.protocol["note"] = pix_proto["note"]
     results["aupro"] = pro_res
+    for lim in extra_limits:
+        name = aupro_name(lim)
+        extra = (MetricResult(name, full[name], {**pro_res.protocol, "fpr_limit": lim}) if exact
+                 else aupro(mp, gp, fpr_limit=lim, mode=aupro_mode))
+        extra.name = name
+        extra.protocol["definition"] = f"area under the PRO curve over FPR [0, {lim:g}] / {lim:g} (the maps of 'aupro')"
+        if "note" in pix_proto:
+            extra.protocol["note"] = pix_proto["note"]
+        results[name] = extra
     if not per_defect:
         return
     normal_img = torch.tensor([d == NORMAL for d in defects], device=m.device)
@@ -164,12 +193,15 @@ def _pixel_metrics(results, m, mp, gp, pix_idx, defects, pix_proto, exact, aupro
         sel = normal_img | torch.tensor([d == kind for d in defects], device=m.device)
         keep = sel[pix_idx]
         try:
-            sub = pix.metrics({NORMAL, kind}, fpr_limit, False)
+            sub = pix.metrics({NORMAL, kind}, fpr_limit, False, extra_limits)
         except MetricError:
             continue  # e.g. every image of this type lacks a mask
         for name in ("pixel_auroc", "pixel_ap", "pixel_f1_max"):
             results[name].per_defect[kind] = sub[name]
         results["aupro"].per_defect[kind] = sub["aupro"] if exact else aupro(mp[keep], gp[keep], fpr_limit, aupro_mode).value
+        for lim in extra_limits:
+            name = aupro_name(lim)
+            results[name].per_defect[kind] = sub[name] if exact else aupro(mp[keep], gp[keep], lim, aupro_mode).value
 
 
 def evaluate_loco(maps, scores, masks: Sequence[torch.Tensor], anomaly_kinds: Sequence[str], defects_config,

@@ -31,7 +31,8 @@ __all__ = ["Cell", "collect", "expand", "load_config", "run_grid", "variant_view
 
 # run_experiment's keywords, in the order cells list them (the data / fit / eval sections, flat)
 RUN_ORDER = ("dataset", "category", "image_size", "epochs", "steps", "batch_size", "seed", "root", "aupro_mode",
-             "mask_interpolation", "device", "ckpt_selection", "val_split", "fpr_limit", "image_score")
+             "mask_interpolation", "device", "ckpt_selection", "val_split", "fpr_limit", "image_score", "eval_every",
+             "selection_metric")
 
 
 def error_line(text: str) -> str:
@@ -94,7 +95,8 @@ class Cell:
 
 
 TAG_RUN_KEYS = ("image_size", "epochs", "steps", "batch_size")
-TAG_EXTRA_KEYS = ("ckpt_selection", "val_split", "fpr_limit", "image_score")  # named only when set
+TAG_EXTRA_KEYS = ("ckpt_selection", "val_split", "fpr_limit", "image_score", "eval_every",
+                  "selection_metric")  # named only when set
 
 
 def _tag(method: str, config: dict, run: dict) -> str:
@@ -123,7 +125,8 @@ def _check_run(run: dict, where: str) -> None:
 
     from adlib.engine.loop import positive_int
 
-    bad = [f"{k} must be a positive integer, got {run[k]!r}" for k in ("epochs", "steps", "batch_size", "image_size")
+    bad = [f"{k} must be a positive integer, got {run[k]!r}" for k in ("epochs", "steps", "batch_size", "image_size",
+                                                                      "eval_every")
            if run.get(k) is not None and not positive_int(run[k])]
     bad += data_problems(run)
     if bad:

@@ -20,7 +20,7 @@ from .cellstate import unavailable_metrics
 from .grid import error_line, expand, load_config, variant_view
 from .schema import ConfigError, profile_names
 
-DEFAULT_METRICS = ("image_auroc", "pixel_auroc", "aupro")
+DEFAULT_METRICS = ("image_auroc", "pixel_auroc", "aupro", "aupro_fpr1")  # aupro_fpr1: DM-GRD's full-range PRO
 # the protocol entries of results files that the "Protocol (ours)" line summarises
 REPORTED_PROTOCOL_KEYS = ("image_size", "mask_resolution", "aupro_mode", "fpr_limits", "ckpt_selection", "epochs",
                           "batch_size", "device")

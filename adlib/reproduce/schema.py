@@ -55,9 +55,11 @@ class FitSettings:
     epochs: int | None = None
     steps: int | None = None
     batch_size: int | None = None
-    ckpt_selection: str | None = None  # last | best_val (needs val_split)
+    ckpt_selection: str | None = None  # last | best_val (needs val_split) | best_on_test (inflating: the papers' code)
     val_split: str | None = None  # a split of the category to validate on (e.g. LOCO's "validation")
     device: str | None = None
+    eval_every: int | None = None  # validate every N steps (checkpoint selection)
+    selection_metric: str | None = None  # "image_auroc", or "a+b+c" (their mean); default: fit's "auto"
 
 
 @dataclass(frozen=True)

@@ -31,19 +31,21 @@ class SyntheticAnomalies(Dataset):
     """Wrap an :class:`~adlib.data.base.AnomalyDataset` of normal images (see module docstring).
 
     ``needs_source``: also pass a second, randomly drawn training image to ``synthesize`` (NSA
-    with ``same=False``).
+    with ``same=False``). ``alternate``: draw d is synthetic iff d is odd (DM-GRD's
+    ``anomaly_switch``: exactly half of each even-sized batch) instead of with ``probability``.
     """
 
     keyed_draws = True
 
     def __init__(self, base, synthesize: Synthesizer, probability: float = 1.0, seed: int = 0,
-                 needs_source: bool = False, name: str | None = None):
+                 needs_source: bool = False, name: str | None = None, alternate: bool = False):
         if not 0.0 <= float(probability) <= 1.0:
             raise ValueError(f"probability of augmenting must be in [0, 1], got {probability}")
         if not hasattr(base, "load_raw"):
             raise TypeError(f"SyntheticAnomalies needs an AnomalyDataset (with load_raw), got {type(base).__name__}")
         self.base, self.synthesize = base, synthesize
         self.probability, self.seed, self.needs_source = float(probability), int(seed), bool(needs_source)
+        self.alternate = bool(alternate)
         self.name = name or f"{getattr(base, 'name', 'dataset')}+synthetic"
 
     def __len__(self) -> int:
@@ -55,7 +57,8 @@ class SyntheticAnomalies(Dataset):
         return getattr(self.base, item)
 
     def __repr__(self) -> str:
-        return f"SyntheticAnomalies({self.base!r}, probability={self.probability}, seed={self.seed})"
+        how = "alternate=True" if self.alternate else f"probability={self.probability}"
+        return f"SyntheticAnomalies({self.base!r}, {how}, seed={self.seed})"
 
     def rng(self, index: int, draw: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(index), int(draw)])
@@ -65,7 +68,7 @@ class SyntheticAnomalies(Dataset):
         image_u8 = self.base.load_raw(index)[0]
         dest = image_u8.permute(1, 2, 0).numpy()
         rng = self.rng(index, draw)
-        if rng.random() >= self.probability:
+        if (draw % 2 == 0) if self.alternate else (rng.random() >= self.probability):
             return dest, np.zeros(dest.shape[:2], np.uint8), False
         src = None
         if self.needs_source and len(self.base) > 1:

@@ -9,7 +9,8 @@ RD-family methods are RD's diff. One :meth:`ReverseDistillation.forward_features
 - ``target_image(batch, training)``: whose teacher features are the target (RD, MRKD: the clean
   image; ``synthetic_input="target"``, DM-GRD: the fed synthetic image);
 - ``bottleneck_input(batch, record)``: what the OCBE sees (RD: the target's teacher features;
-  ``synthetic_input="bottleneck"``, MRKD's ILM: the teacher's features of a synthetic image);
+  ``synthetic_input="bottleneck"``, MRKD's ILM: the teacher's features of a synthetic image;
+  DM-GRD: memory + MSFF, with training-only branches when ``record.training``);
 - ``transform_student(student, training, batch, pass_index)``: decoder outputs → the compared
   features (MRKD: feature-level masking + generation);
 - ``extra_losses(batch, record)``: additional terms (RD-Var's variance loss), weighted by
@@ -69,6 +70,7 @@ class RDForward:
     student_raw: list[torch.Tensor] | None = None  # D^k as the decoder gave them
     student: list[torch.Tensor] | None = None  # D^k after transform_student (compared with E^k)
     extras: dict = field(default_factory=dict)  # anything a subclass wants to keep (attention, memory items …)
+    training: bool = False  # a training step (seams may then compute training-only branches: DM-GRD's abnormal memory)
 
 
 @register("rd", RDConfig)
@@ -192,7 +194,7 @@ class ReverseDistillation(AnomalyMethod):
     def forward_features(self, batch: dict, training: bool) -> RDForward:
         """Teacher → bottleneck → decoder → transform (pass 0), as one :class:`RDForward` record."""
         x = self.target_image(batch, training)
-        rec = RDForward(target_image=x, teacher=self.teacher_features(x))
+        rec = RDForward(target_image=x, teacher=self.teacher_features(x), training=training)
         rec.bottleneck_input = self.bottleneck_input(batch, rec)
         rec.embedding = self.bottleneck(rec.bottleneck_input)
         rec.student_raw = self.decoder(rec.embedding)
