@@ -93,7 +93,18 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                          extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v},
                                 **({"variants": variants} if variants else {}),
                                 **({"val_history": fit_res.val_history} if fit_res.val_history else {}),
-                                **({"final_metrics": final_metrics} if final_metrics is not None else {})})
+                                **({"final_metrics": final_metrics} if final_metrics is not None else {}),
+                                "image_scores": image_scores_record(ev)})
+
+
+def image_scores_record(ev) -> dict:
+    """Per test image: id (``defect/file name``, no machine path), label and image score — what a
+    report needs to put a bootstrap interval on a comparison of two runs on the same images."""
+    from pathlib import PurePath
+
+    ids = [f"{d}/{PurePath(str(p)).name}" for d, p in zip(ev.defects, ev.paths)]
+    return {"ids": ids, "labels": [int(v) for v in ev.labels.tolist()],
+            "scores": [float(v) for v in ev.scores.float().tolist()]}
 
 
 def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, dataset: str, category: str, seed: int,

@@ -456,3 +456,48 @@ def test_cli_report_finds_the_profiles_under_runs(tmp_path, capsys):
     assert main(["report", str(path), "--runs", str(tmp_path / "empty"), "--out", str(out)]) == 1
     assert "holds no results of these tables" in capsys.readouterr().err
     assert main(["report", str(path), "--runs", str(tmp_path / "nope")]) == 2  # a missing folder: as before
+
+
+def test_one_seed_ordering_uses_a_bootstrap_over_the_stored_image_scores(tmp_path):
+    """n = 1: the floor (one swapped pair) would call a 10-point gap on 18 images 'holds'; the paired
+    bootstrap over the stored per-image scores calls it a tie, and a clear gap still holds."""
+    import json
+
+    import numpy as np
+
+    from adlib.reproduce.report import summary_rows
+    from adlib.reproduce.verdicts import ordering_verdict
+
+    assert ordering_verdict({0: 80.0}, {0: 70.0}, 0.5, (-5.0, 25.0, "18 images")).verdict == "within noise"
+    assert ordering_verdict({0: 80.0}, {0: 70.0}, 0.5, (2.0, 18.0, "18 images")).verdict == "holds"
+    assert ordering_verdict({0: 70.0}, {0: 80.0}, 0.5, (-18.0, -2.0, "18 images")).verdict == "reversed"
+    assert ordering_verdict({0: 80.0}, {0: 70.0}, 0.5).verdict == "holds"  # no interval: the floor, as before
+
+    cfg = dict(SYNTH, seeds=[0])
+    rng = np.random.default_rng(0)
+    labels = [0] * 8 + [1] * 10
+    ids = [f"{'good' if y == 0 else 'cut'}/{i:03d}.png" for i, y in enumerate(labels)]
+
+    def write(values, scores_of):
+        runs = tmp_path / f"runs{len(list(tmp_path.iterdir()))}"
+        _write_runs(runs, cfg, values, test={"good": 8, "cut": 10})
+        for cell in expand(cfg, "small"):
+            path = cell.results_path(runs)
+            if path.exists():
+                res = json.loads(path.read_text())
+                from adlib.reproduce.report import reference_setting
+                s = scores_of[reference_setting(cell.setting, cell.method)]
+                res["extra"] = {"image_scores": {"ids": ids, "labels": labels, "scores": [float(v) for v in s]}}
+                path.write_text(json.dumps(res))
+        return summary_rows(build_report([cfg], runs, "small"))
+
+    y = np.array(labels)
+    weak = rng.normal(size=18) + 0.6 * y            # AUROC about 0.7
+    close = weak + rng.normal(scale=0.3, size=18)   # another weak model
+    r = _claim(write({("rd", 0): (0.7, 0.9), ("rd_var", 0): (0.8, 0.9)}, {"rd": weak, "rd_var": close}),
+               "image_auroc", "ordering")
+    assert r["verdict"] == "within noise" and "bootstrap" in r["reason"] and "18 test images" in r["reason"]
+    strong = 5.0 * y + rng.normal(scale=0.1, size=18)
+    r = _claim(write({("rd", 0): (0.5, 0.9), ("rd_var", 0): (1.0, 0.9)}, {"rd": rng.normal(size=18), "rd_var": strong}),
+               "image_auroc", "ordering")
+    assert r["verdict"] == "holds" and "lies above 0" in r["reason"]

@@ -77,6 +77,51 @@ def _per_seed(sec: dict, setting: str, category: str, metric: str) -> dict:
     return {}
 
 
+def _scores_by_seed(sec: dict, setting: str, category: str, metric: str) -> dict:
+    """``{seed: extra.image_scores}`` of a setting's runs (none for evaluation variants, which keep only metrics)."""
+    import json
+    from pathlib import Path
+
+    out = {}
+    for r in sec["rows"]:
+        if (r["setting"], r["category"], r["metric"]) != (setting, category, metric):
+            continue
+        for t in r.get("trained", []):
+            path, _, variant = t.rpartition("#")
+            seed = Path(path).parent.name.removeprefix("seed")
+            if variant or not seed.isdigit():
+                continue
+            try:
+                rec = json.loads(Path(path).read_text()).get("extra", {}).get("image_scores")
+            except (OSError, ValueError):
+                rec = None
+            if rec:
+                out[int(seed)] = rec
+    return out
+
+
+def _bootstrap_gap(sec: dict, a: str, b: str, category: str, metric: str, n_boot: int = 1000):
+    """95 % paired bootstrap interval (points) of A − B image AUROC on the first seed both ran, when
+    both runs stored their per-image scores on the same test images; else None."""
+    if metric != "image_auroc":
+        return None
+    sa, sb = _scores_by_seed(sec, a, category, metric), _scores_by_seed(sec, b, category, metric)
+    common = sorted(set(sa) & set(sb))
+    if not common:
+        return None
+    ra, rb = sa[common[0]], sb[common[0]]
+    if ra["ids"] != rb["ids"] or ra["labels"] != rb["labels"]:
+        return None
+    from adlib.metrics.bootstrap import paired_bootstrap
+
+    try:
+        c = paired_bootstrap({"scores": ra["scores"]}, {"scores": rb["scores"]}, ra["labels"], n_boot=n_boot,
+                             seed=common[0])
+    except ValueError:
+        return None
+    return 100 * c.low, 100 * c.high, f"{len(ra['labels'])} test images (seed {common[0]})"
+
+
 def _ours_text(mean, std, n) -> str:
     if not n:
         return "no result"
@@ -131,7 +176,8 @@ def table_claims(sec: dict) -> list[dict]:
             elif missing:
                 v = Verdict("not comparable", f"no result of ours for {' and '.join(missing)}")
             else:
-                v = ordering_verdict(_per_seed(sec, a, cat, metric), _per_seed(sec, b, cat, metric), floor)
+                v = ordering_verdict(_per_seed(sec, a, cat, metric), _per_seed(sec, b, cat, metric), floor,
+                                     _bootstrap_gap(sec, a, b, cat, metric))
             ma, sa, na = view["ours"].get(a, (None, None, 0))
             mb, sb, nb = view["ours"].get(b, (None, None, 0))
             ours = (f"{a} − {b} = {v.delta:+.2f} ({_ours_text(ma, sa, na)} vs {_ours_text(mb, sb, nb)}; {view['ours_label']})"

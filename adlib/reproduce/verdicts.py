@@ -15,7 +15,9 @@ Four verdicts (:data:`VERDICTS`), each given with its reason:
     no number of the paper for this metric, no result of ours, a different metric definition
     (e.g. another PRO), or the paper's value is on other data and there is no ordering to compare.
 
-The noise (percentage points) is ``max(2 × spread over seeds, floor)``:
+The noise (percentage points) is ``max(2 × spread over seeds, floor)``; for an ordering of image AUROC
+without a spread over seeds (one seed), a paired bootstrap over the test images of the two runs decides
+instead when their per-image scores are stored (``extra.image_scores``):
 
 * spread over seeds, a value: the sample std of ours over seeds (needs n ≥ 2);
   an ordering: the std of the per-seed difference A − B when both were run with ≥ 2 common seeds,
@@ -99,11 +101,23 @@ def difference_noise(a: dict, b: dict) -> tuple[float, float | None, str]:
     return diff, None, ""
 
 
-def ordering_verdict(a: dict, b: dict, floor: float = PRINT_FLOOR) -> Verdict:
-    """The claim "A > B": our per-seed values ``{seed: points}`` of A and of B."""
+def ordering_verdict(a: dict, b: dict, floor: float = PRINT_FLOOR,
+                     interval: tuple[float, float, str] | None = None) -> Verdict:
+    """The claim "A > B": our per-seed values ``{seed: points}`` of A and of B. Without a spread over
+    seeds, ``interval`` — ``(low, high, how)``, a 95 % bootstrap interval of A − B over the test images
+    (points) — decides instead of the floor: "holds" if it lies above 0, "reversed" below, else
+    "within noise"; ``noise`` is then its half width."""
     if not a or not b:
         return Verdict("not comparable", "a setting of the claim has no result of ours")
     diff, spread, how = difference_noise(a, b)
+    if spread is None and interval is not None:
+        low, high, how = interval
+        noise, text = (high - low) / 2, f"95 % bootstrap interval of A − B over {how}: [{low:+.2f}, {high:+.2f}]"
+        if low > 0:
+            return Verdict("holds", f"A − B = {diff:+.2f}; {text} lies above 0", diff, noise)
+        if high < 0:
+            return Verdict("reversed", f"A − B = {diff:+.2f}; {text} lies below 0", diff, noise)
+        return Verdict("within noise", f"A − B = {diff:+.2f}; {text} contains 0", diff, noise)
     noise, how = _noise(spread, floor, how)
     if abs(diff) <= noise:
         return Verdict("within noise", f"|A − B| = {abs(diff):.2f} ≤ noise ({how})", diff, noise)
