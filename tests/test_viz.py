@@ -418,3 +418,10 @@ def test_paper_vs_ours_same_and_other_data(tmp_path):
     assert (tmp_path / "pvo.png").stat().st_size > 0
     with pytest.raises(ValueError, match="at least one setting"):
         viz.paper_vs_ours({}, {}, "aupro")
+
+
+def test_points_formats_fractions_and_missing_values():
+    from adlib.viz import points
+
+    assert points(0.9123) == "  91.2" and points(1.0, 5) == "100.0" and points(0.5, 4, 0) == "  50"
+    assert points(None) == "   n/a" and len(points(None, 11)) == 11

@@ -48,7 +48,7 @@ from .distributions import score_distributions, score_distributions_grid
 from .features import feature_pca_rgb, pca_figure
 from .grids import GRID_NORMS, comparison_grid, gallery, per_scale_maps, sample_grid, upsample_map
 from .overlay import GT_COLOR, PRED_COLOR, add_colorbar, add_contours, heatmap_rgba, overlay_heatmap, plot_map
-from .tables import paper_vs_ours, results_heatmap, table_arrays
+from .tables import paper_vs_ours, points, results_heatmap, table_arrays
 from .operating_point import OperatingPoints, operating_point_figure
 from .synthesis import synthesis_gallery
 from .thresholds import threshold_figure, threshold_stats
@@ -85,6 +85,7 @@ __all__ = [
     "resolve_range",
     "operating_point_figure",
     "paper_vs_ours",
+    "points",
     "results_heatmap",
     "roc_curve_figure",
     "save_figure",

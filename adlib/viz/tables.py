@@ -175,3 +175,9 @@ def paper_vs_ours(ours: Mapping[str, tuple], paper: Mapping[str, float], metric:
     else:  # a panel of a larger figure: the table's name and the note go above its first axes
         axes[0].set_title(f"{head}\n{note}\n{axes[0].get_title()}", fontsize=8.5)
     return fig
+
+
+def points(value: float | None, width: int = 6, digits: int = 1, scale: float = 100.0) -> str:
+    """A metric fraction as percentage points for a printed table (``0.912`` → ``" 91.2"``), or ``"n/a"``
+    right-aligned when it is unavailable (``None``: e.g. pixel metrics of a folder without masks)."""
+    return f"{'n/a':>{width}}" if value is None else f"{scale * value:{width}.{digits}f}"
