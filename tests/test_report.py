@@ -501,3 +501,17 @@ def test_one_seed_ordering_uses_a_bootstrap_over_the_stored_image_scores(tmp_pat
     r = _claim(write({("rd", 0): (0.5, 0.9), ("rd_var", 0): (1.0, 0.9)}, {"rd": rng.normal(size=18), "rd_var": strong}),
                "image_auroc", "ordering")
     assert r["verdict"] == "holds" and "lies above 0" in r["reason"]
+
+
+def test_a_metric_the_paper_reports_gets_rows_even_when_not_a_default(tmp_path):
+    """DAF reports pixel AP (P-mAP): its tables get pixel_ap rows; RD-Var's (no pixel AP in the paper) do not."""
+    runs = tmp_path / "runs"
+    daf = load_config("daf/table11")
+    for cfg in (daf, SYNTH):
+        for cell in expand(cfg, "quick" if cfg is daf else "small"):
+            res = _results(cell, 0.8, 0.9)
+            res["metrics"]["pixel_ap"] = {"value": 0.4, "protocol": {"level": "pixel"}, "per_defect": {}}
+            write_results(res, cell.results_path(runs))
+    daf_metrics = {r["metric"] for r in build_report([daf], runs, "quick")["tables"][0]["rows"]}
+    rd_metrics = {r["metric"] for r in build_report([SYNTH], runs, "small")["tables"][0]["rows"]}
+    assert "pixel_ap" in daf_metrics and "pixel_ap" not in rd_metrics

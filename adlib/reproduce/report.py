@@ -135,6 +135,8 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     allres = [r for g in groups.values() for r in g["results"]]
     seen = {m for r in allres for m in _flat(r["metrics"])} | {k[3] for k in refs} | set(unavailable_metrics(allres))
     names = [m for m in metrics if m in seen]
+    # a metric the paper reports for this table (DAF's pixel AP) is compared even when it is not a default one
+    names += [m for m in dict.fromkeys(k[3] for k in refs) if m not in names and m in _flat_all(allres)]
     sec["protocol_ours"] = protocol_summary(allres)
     for (_, _, cat), g in groups.items():
         for r in g["results"]:
@@ -231,6 +233,10 @@ def settings_view(sec: dict, metric: str, category: str | None = None) -> dict:
     return {"metric": metric, "category": category, "table": sec["title"], "paper_id": sec["paper"], "ours": ours,
             "paper": paper, "same_data": bool(same), "paper_label": paper_label,
             "ours_label": f"{dataset}, {category}, profile {sec['profile']}" if dataset else f"profile {sec['profile']}"}
+
+
+def _flat_all(results: list[dict]) -> set:
+    return {m for r in results for m in _flat(r["metrics"])}
 
 
 def report_metrics(sec: dict) -> list[str]:
