@@ -80,7 +80,9 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                        total_s: float | None = None, variants: dict | None = None,
                        final_metrics: dict | None = None) -> dict:
     """The results dict of a trained and evaluated method (what notebooks and batch runs write);
-    ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``. With checkpoint selection,
+    ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``; a method's
+    ``calibration_record`` (EfficientAD / MHKD: the held-out set and quantiles of its map normalisation)
+    to ``extra["calibration"]``. With checkpoint selection,
     ``extra`` also keeps ``val_history`` and ``final_metrics`` (the last step's model, when another was
     selected: :func:`evaluate_final`)."""
     protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
@@ -92,6 +94,8 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                                    train=train, test=test), timings,
                          extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v},
                                 **({"variants": variants} if variants else {}),
+                                **({"calibration": model.calibration_record}
+                                   if getattr(model, "calibration_record", None) else {}),
                                 **({"val_history": fit_res.val_history} if fit_res.val_history else {}),
                                 **({"final_metrics": final_metrics} if final_metrics is not None else {}),
                                 "image_scores": image_scores_record(ev)})

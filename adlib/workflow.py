@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adlib.data.splits import subset
 from adlib.run_dir import (CHECKPOINT, DEFAULT_CALIBRATION_FRACTION, DEFAULT_PROFILE, DEFAULT_QUANTILE, FORMAT,
                            RESULTS, VERSION, spec_dict, write_manifest)
 
@@ -132,14 +133,6 @@ def check_out(out: str | os.PathLike, *protected: Path, overwrite: bool = False)
         raise FileExistsError(f"--out {out} is not empty: choose a new folder, or pass --force (overwrite=True) "
                               "to replace the run there")
     return out
-
-
-def subset(ds, indices, name: str):
-    """A plain :class:`AnomalyDataset` over some of ``ds``'s records (same size, normalisation, masks rule)."""
-    from adlib.data.base import AnomalyDataset
-
-    return AnomalyDataset([ds.records[i] for i in indices], image_size=ds.image_size, normalize=ds.normalize,
-                          mask_interpolation=ds.mask_interpolation, cache=True, allow_missing_masks=True, name=name)
 
 
 def hold_out(train, fraction: float, seed: int):

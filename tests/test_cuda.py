@@ -114,3 +114,17 @@ def test_daf_losses_and_maps_are_float32_under_cuda_autocast():
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in terms.values()), terms
     assert bce.dtype == torch.float32 and pred.maps.dtype == torch.float32
     assert all(v.dtype == torch.float32 for v in pred.parts.values())
+
+
+@pytest.mark.parametrize("name", ["efficientad", "mhkd"])
+def test_efficientad_and_mhkd_fit_in_bf16_channels_last(weave, name):
+    """Teacher statistics, quantiles, mining and maps in float32 while the networks run in bf16 channels-last."""
+    train, test = weave
+    torch.manual_seed(0)
+    m = build(name, teacher="extractor:efficientnet_lite0", width=0.25)
+    data = m.prepare_data(train)
+    res = fit(m, data.train, steps=3, batch_size=8, calibration_data=data.calibration, device="cuda", amp="bf16",
+              channels_last=True, progress=False)
+    assert res.amp == "bf16" and res.channels_last and m.calibrated and m.teacher_std.dtype == torch.float32
+    ev = evaluate_method(m, test, progress=False, amp="bf16", channels_last=True)
+    assert torch.isfinite(ev.scores).all() and 0.0 <= ev["image_auroc"] <= 1.0

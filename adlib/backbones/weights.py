@@ -117,7 +117,7 @@ def verify_file(path: Path, spec: TeacherSpec | None) -> str:
         warnings.warn(f"{path.name} carries no sha256 prefix in its name; cannot verify it "
                       f"(sha256 {sha[:16]}…)", UserWarning, stacklevel=_outside_backbones())
     known = [spec.sha256_prefix, *map(hash_prefix, spec.alt_filenames)] if spec is not None else []
-    if spec is not None and not any(k and sha.startswith(k) for k in known):
+    if spec is not None and any(known) and not any(k and sha.startswith(k) for k in known):  # none known (PDN): recorded
         warnings.warn(f"{path.name} is not the registry checkpoint of {spec.name} ({spec.filename}); "
                       f"results will not correspond to the published teacher", UserWarning, stacklevel=_outside_backbones())
     return sha

@@ -5,8 +5,8 @@ Both runners use it: :meth:`adlib.reproduce.grid.Cell.missing_inputs` (in-proces
 :func:`adlib.reproduce.jobs.preflight` (notebook jobs). :func:`data_problems` (a dataset or category that
 would fail late or write elsewhere) and :func:`check_output_dir` (no results inside a dataset folder) are
 checked when the cells are made. Values are looked up by
-:func:`adlib.experiment.run_experiment`'s names (``dataset``, ``category``, ``root``, ``backbone``, ``weights``,
-``synthesis``, ``texture_source``; ``method``: whose config defaults apply).
+:func:`adlib.experiment.run_experiment`'s names (``dataset``, ``category``, ``root``, ``backbone`` or ``teacher``,
+``weights``, ``synthesis``, ``texture_source``; ``method``: whose config defaults apply).
 """
 
 from __future__ import annotations
@@ -55,8 +55,19 @@ def missing_weights(value: Lookup) -> str | None:
     from adlib.backbones.weights import locate_weights, offline, search_dirs
 
     backbone, weights = value("backbone"), value("weights", "auto")
+    teacher = _setting(value, "teacher") if backbone is None else None  # EfficientAD / MHKD: a PDN or an extractor
+    if isinstance(teacher, str):
+        backbone = teacher.removeprefix("extractor:")
     if backbone not in TEACHERS or weights == "random":
         return None  # unknown teachers: the run reports them
+    if isinstance(weights, str) and weights.startswith("distilled"):
+        from adlib.teachers.distill import find_distilled
+
+        try:
+            find_distilled(backbone.removeprefix("pdn_"), weights.partition(":")[2] or None)
+        except FileNotFoundError as exc:
+            return str(exc).split(":")[0]
+        return None
     if weights not in (None, "auto"):
         return None if Path(weights).expanduser().is_file() else f"teacher weights file {weights}"
     spec = TEACHERS[backbone]

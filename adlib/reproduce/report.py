@@ -45,13 +45,18 @@ def table_title(cfg: dict) -> str:
 
 
 def _flat(metrics: dict) -> dict:
+    """``{name: number}`` with nested values joined by dots (``spro.mean.0.05``, ``loco_image_auroc.logical``)."""
     out = {}
-    for k, v in metrics.items():
-        v = v.get("value") if isinstance(v, dict) and "value" in v else v
+
+    def walk(prefix: str, v) -> None:
         if isinstance(v, dict):
-            out.update({f"{k}.{s}": x for s, x in v.items() if isinstance(x, (int, float))})
-        elif isinstance(v, (int, float)):
-            out[k] = v
+            for s, x in v.items():
+                walk(f"{prefix}.{s}", x)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[prefix] = v
+
+    for k, v in metrics.items():
+        walk(k, v.get("value") if isinstance(v, dict) and "value" in v else v)
     return out
 
 
@@ -95,6 +100,7 @@ def _reference(paper: str) -> tuple[dict, float]:
 
 def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> dict:
     paper, table = cfg["paper"], str(cfg["table"])
+    metrics = tuple(cfg.get("metrics") or metrics)  # a table's own metrics (LOCO: nested sPRO values)
     ref, scale = _reference(paper)
     reference = [{**r, "value": r["value"] * scale} for r in ref["values"] if str(r["table"]) == table]
     refs = {(r["setting"], r["dataset"], r["category"], r["metric"]): r["value"] for r in reference}

@@ -13,6 +13,7 @@ A table (``adlib/configs/<paper>/<table>.yaml``) lists the cells of a paper tabl
       mine: {extends: small, data: {categories: [mtd]}, grid: {lambda_var: [0.1]}}
     grid: {batch_size: [4, 8, 16, 32]}   # the table's axes (a profile may replace them with its own grid)
     seeds: [0]
+    metrics: [image_auroc, spro.mean.0.05]   # optional: the report's rows (nested values by dots)
 
 Each profile (shared in ``adlib/configs/profiles.yaml`` or a table's) has the sections ``data``,
 ``method``, ``fit`` and ``eval`` (:data:`SECTIONS`); a table may also give them at its top level (for
@@ -84,6 +85,8 @@ class TableConfig:
     notebook: str | None = None
     notebook_parameters: dict | None = None  # notebook-only switches, not part of the tag
     main_variant: str | None = None  # the variant that is the run's own metrics
+    metrics: list | None = None  # the report's metrics for this table (default: report.DEFAULT_METRICS);
+    # nested values by dots, e.g. spro.mean.0.05, loco_image_auroc.mean
     seeds: list | None = None
     timeout_s: float | None = None
     data: dict | None = None

@@ -63,19 +63,23 @@ def gaussian_window(size: int, sigma: float, dtype=torch.float32, device=None) -
     return (k / k.sum()).to(dtype)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float = 4.0, truncate: float = 4.0) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: float | tuple[float, float] = 4.0, truncate: float = 4.0) -> torch.Tensor:
     """Separable Gaussian filter of B×C×H×W maps, identical to ``scipy.ndimage.gaussian_filter``
-    (same kernel radius ``int(truncate·σ + 0.5)``, normalised, symmetric 'reflect' borders)."""
-    if sigma <= 0:
+    (same kernel radius ``int(truncate·σ + 0.5)``, normalised, symmetric 'reflect' borders).
+    ``sigma``: one value, or ``(σ_rows, σ_cols)`` per axis (σ ≤ 0: that axis is left as it is)."""
+    sy, sx = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else (float(sigma[0]), float(sigma[1]))
+    if sy <= 0 and sx <= 0:
         return x
-    radius = int(truncate * sigma + 0.5)
-    k = gaussian_window(2 * radius + 1, sigma, dtype=x.dtype, device=x.device)
     b, c, h, w = x.shape
     y = x.reshape(b * c, 1, h, w)
-    y = y.index_select(3, _symmetric_index(w, radius, x.device))
-    y = F.conv2d(y, k.view(1, 1, 1, -1))
-    y = y.index_select(2, _symmetric_index(h, radius, x.device))
-    y = F.conv2d(y, k.view(1, 1, -1, 1))
+    if sx > 0:
+        radius = int(truncate * sx + 0.5)
+        k = gaussian_window(2 * radius + 1, sx, dtype=x.dtype, device=x.device)
+        y = F.conv2d(y.index_select(3, _symmetric_index(w, radius, x.device)), k.view(1, 1, 1, -1))
+    if sy > 0:
+        radius = int(truncate * sy + 0.5)
+        k = gaussian_window(2 * radius + 1, sy, dtype=x.dtype, device=x.device)
+        y = F.conv2d(y.index_select(2, _symmetric_index(h, radius, x.device)), k.view(1, 1, -1, 1))
     return y.reshape(b, c, h, w)
 
 
