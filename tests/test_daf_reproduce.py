@@ -3,6 +3,8 @@ cells (Table VI), equivalent settings sharing one training, the profiles."""
 
 from __future__ import annotations
 
+import pytest
+
 from adlib.reference import load_reference
 from adlib.reproduce import expand, load_config
 from adlib.reproduce.report import reference_setting
@@ -81,10 +83,23 @@ def test_profiles_follow_the_recipe():
         assert c.config["backbone"] == "efficientnet_lite0" and c.config["texture_source"] == "procedural"
 
 
-def test_reproduce_runs_tables_without_a_notebook_in_process():
+def test_batch_runs_of_notebook_03_train_only_the_configured_model_at_the_methods_lr(tmp_path):
+    pytest.importorskip("papermill")  # jobs_for reads the notebook's parameters through papermill
     from adlib.cli import _names_notebook
+    from adlib.methods import config_class
+    from adlib.reproduce.jobs import jobs_for
 
-    assert _names_notebook("mrkd/table5") and not _names_notebook("daf/table5")  # notebook 03 comes later
+    assert _names_notebook("daf/table5")  # adlib reproduce runs the DAF tables through notebook 03
+    jobs = jobs_for(load_config(ROOT / "table5.yaml"), "quick", tmp_path)
+    assert {j.parameters["ablation"] for j in jobs} == {"ts_only", "seg_only", "no_aux", "none"}
+    assert all(j.parameters["teach"] is False for j in jobs)
+    # the notebook's CPU lr is not the method's: batch runs pass the default, so the results match their tags
+    assert {j.parameters["lr"] for j in jobs} == {config_class("daf")().lr} and jobs[0].defaults["lr"] != jobs[0].parameters["lr"]
+    t7 = jobs_for(load_config(ROOT / "table7.yaml"), "full", tmp_path / "full")
+    assert {j.parameters["method_overrides"]["seg_discrepancy_input"] for j in t7} == {False, True}
+    assert {j.parameters["synthesis"] for j in t7} == {"dra", "simple_texture", "simple_shape"}
+    t6 = jobs_for(load_config(ROOT / "table6.yaml"), "quick", tmp_path / "t6")
+    assert "variant" not in t6[0].parameters  # Table VI's variants are evaluations of one notebook run
 
 
 def test_cells_needing_dtd_are_not_run_without_it(tmp_path, monkeypatch):

@@ -100,7 +100,7 @@ def test_method_settings_without_a_notebook_variable_go_through_method_overrides
     assert j.parameters["method_overrides"] == {"lambda_var": 0.5, "decoder_out_act": "none"}
     assert "lambda_var" not in j.parameters and j.parameters["backbone"] == "efficientnet_lite0"
     # the real notebooks declare it, and apply it through the config dataclass
-    for name in ("00_metrics", "01_rd_variance_loss", "02_mrkd"):
+    for name in ("00_metrics", "01_rd_variance_loss", "02_mrkd", "03_daf"):
         assert "method_overrides" in notebook_parameters(REPO / f"notebooks/{name}.ipynb"), name
 
 
