@@ -104,7 +104,10 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
     ref, scale = _reference(paper)
     reference = [{**r, "value": r["value"] * scale} for r in ref["values"] if str(r["table"]) == table]
     refs = {(r["setting"], r["dataset"], r["category"], r["metric"]): r["value"] for r in reference}
-    sec = {"paper": paper, "table": table, "title": table_title(cfg), "config": source, "profile": profile,
+    from adlib.paths import portable_path
+
+    sec = {"paper": paper, "table": table, "title": table_title(cfg), "config": portable_path(source) if source else source,
+           "profile": profile,
            "protocol_paper": ref.get("protocol", {}), "paper_title": ref.get("title"), "rows": [], "figures": [],
            "weights": [], "data": [], "protocol_ours": {}, "test_counts": {},
            "reference": reference}
