@@ -28,10 +28,10 @@ def write(tmp_path, cfg: dict, name="table4.yaml"):
 #    and a Lite cell with decoder_out_act: relu has exactly the tag of the runs trained before
 KNOWN_TAGS = {
     ("mrkd/table5", "quick"): [
-        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__flm=False__ilm=False__image_size=64__epochs=6__batch_size=8",
-        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__flm=False__image_size=64__epochs=6__batch_size=8",
-        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__ilm=False__image_size=64__epochs=6__batch_size=8",
-        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__image_size=64__epochs=6__batch_size=8"],
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__flm=False__ilm=False__image_size=64__epochs=12__batch_size=8",
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__flm=False__image_size=64__epochs=12__batch_size=8",
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__ilm=False__image_size=64__epochs=12__batch_size=8",
+        "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__image_size=64__epochs=12__batch_size=8"],
     ("mrkd/table8", "small"): [
         "mrkd__backbone=efficientnet_lite0__decoder_out_act=none__image_size=128__epochs=20__batch_size=16",
         "mrkd__backbone=efficientnet_lite1__decoder_out_act=none__image_size=128__epochs=20__batch_size=16",
@@ -74,7 +74,7 @@ def test_profile_and_overrides_merge(tmp_path):
                  "method": {"lambda_var": 0.5}, "eval": {"fpr_limit": 0.05}, "grid": {"var_level": ["D1", "D2"]}}})
     quick = expand(cfg, "quick")
     assert [c.run["batch_size"] for c in quick] == [4, 8]  # the grid wins over the table's fit section
-    assert quick[0].run["epochs"] == 8 and quick[0].config == {"backbone": "efficientnet_lite0"}
+    assert quick[0].run["epochs"] == 20 and quick[0].config == {"backbone": "efficientnet_lite0"}
     tiny = expand(cfg, "tiny")  # mrkd_quick (extends quick) < table sections < the profile's overrides < grid
     assert [c.setting for c in tiny] == [{"var_level": "D1"}, {"var_level": "D2"}]
     assert tiny[0].run == {"dataset": "synthetic", "category": "weave", "image_size": 32, "steps": 3, "batch_size": 2,
