@@ -412,3 +412,31 @@ def test_configs_map_onto_reference_settings():
     m = methods.build("dm_grd", backbone="efficientnet_lite0", weights="random", texture_source="procedural")
     assert m.extra_fpr_limits == (1.0,) and json.dumps(m.config_dict())  # recorded in results as plain JSON
     assert math.isclose(m.config.alpha * m.config.mu, m.loss_weights["con"])
+
+
+def test_notebook_05_batch_runs_train_each_cells_config(tmp_path):
+    """Every DM-GRD table config runs notebooks/05_dm_grd.ipynb with teach=False, and the notebook builds exactly
+    the cell's method config: its declared method parameters plus ``method_overrides`` (which replaces the
+    notebook's CPU defaults as a whole, so every profile must hand it over)."""
+    pytest.importorskip("papermill")  # jobs_for reads the notebook's parameters through papermill
+    from adlib.reproduce import expand, load_config
+    from adlib.reproduce.jobs import jobs_for
+    from adlib.reproduce.schema import config_dir
+
+    declared_method = ("backbone", "weights", "lr", "mode", "memory_size", "losses", "beta")
+    n = 0
+    for f in sorted((config_dir() / "dm_grd").glob("table*.yaml")):
+        cfg = load_config(f)
+        assert cfg["notebook"] == "05_dm_grd.ipynb", f.name
+        for profile in cfg["profiles"]:
+            cells = {c.tag: c for c in expand(cfg, profile)}
+            for job in jobs_for(cfg, profile, tmp_path / "runs"):
+                p = {**job.defaults, **job.parameters}
+                assert p["teach"] is False, (f.name, profile)
+                built = {**{k: p[k] for k in declared_method}, **p["method_overrides"]}
+                assert "method_overrides" in job.parameters, (f.name, profile)  # never the notebook's CPU defaults
+                assert methods.make_config("dm_grd", **built) == methods.make_config("dm_grd", **job.cell.config), \
+                    (f.name, profile, built, job.cell.config)
+                assert job.cell.tag in cells
+                n += 1
+    assert n > 100

@@ -113,6 +113,29 @@ def test_03_daf_results(tmp_path):
 
 
 @pytest.mark.slow
+def test_05_dm_grd_batch_run_with_test_selection(tmp_path):
+    """A batch run as the grid runs it (teach=False, the code's best-on-test selection): one results file,
+    labelled as selected on the test set, with the final model's metrics and the validation history beside it."""
+    run_notebook("05_dm_grd.ipynb", tmp_path, steps=20, memory_size=10, teach=False, ckpt_selection="best_on_test",
+                 eval_every=10, mask_interpolation="bilinear", method_overrides={"texture_source": "procedural"},
+                 output_dir=str(tmp_path / "runs"), data_root=str(tmp_path / "data"))
+    files = sorted((tmp_path / "runs").rglob("results.json"))
+    assert [f.relative_to(tmp_path / "runs").parts[:-1] for f in files] == [("dm_grd", "synthetic", "weave", "dm_grd", "seed0")]
+    res = validate_results(json.loads(files[0].read_text()))
+    assert res["config"]["mode"] == "code" and res["config"]["memory_size"] == 10
+    assert res["config"]["texture_source"] == "procedural" and res["config"]["ot_diameter"] == 1e7  # the dataclass's
+    assert res["protocol"]["ckpt_selection"] == "best_on_test"
+    assert res["protocol"]["training"]["selection_metric"] == "image_auroc+pixel_auroc+aupro_fpr1"
+    assert [r["step"] for r in res["extra"]["val_history"]] == [10, 20]
+    assert ("final_metrics" in res["extra"]) == (res["protocol"]["training"]["best_step"] != 20)
+    m = {k: v["value"] for k, v in res["metrics"].items()}
+    assert 0.0 <= m["image_auroc"] <= 1.0 and 0.7 < m["aupro_fpr1"] <= 1.0, m
+    assert sorted(p.name for p in (files[0].parent / "figures").glob("*.png")) == [
+        "attention.png", "banks.png", "fourier.png", "heatmaps.png", "loss.png", "ot_plan.png", "selection.png",
+        "synthesis.png"]
+
+
+@pytest.mark.slow
 def test_90_reproduce_tables_report(tmp_path, monkeypatch):
     """Two quick tables trained by the notebook; a second run only reads (resumable) and gives the same report."""
     import csv

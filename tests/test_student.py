@@ -11,7 +11,7 @@ from adlib import student
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = ["00_metrics.ipynb", "01_rd_variance_loss.ipynb", "02_mrkd.ipynb", "03_daf.ipynb", "04_mhkd.ipynb",
-         "10_your_data.ipynb", "90_reproduce_tables.ipynb"]
+         "05_dm_grd.ipynb", "10_your_data.ipynb", "90_reproduce_tables.ipynb"]
 
 
 def read(name):
