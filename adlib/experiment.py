@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import torch
 
@@ -104,8 +104,6 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
 def image_scores_record(ev) -> dict:
     """Per test image: id (``defect/file name``, no machine path), label and image score — what a
     report needs to put a bootstrap interval on a comparison of two runs on the same images."""
-    from pathlib import PurePath
-
     ids = [f"{d}/{PurePath(str(p)).name}" for d, p in zip(ev.defects, ev.paths)]
     return {"ids": ids, "labels": [int(v) for v in ev.labels.tolist()],
             "scores": [float(v) for v in ev.scores.float().tolist()]}

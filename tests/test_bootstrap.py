@@ -5,7 +5,9 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from adlib.metrics.bootstrap import _auroc_fast, bootstrap_metric, compare_evaluations, paired_bootstrap
+from adlib.metrics import image_auroc, pixel_auroc
+from adlib.metrics.bootstrap import (_draws, bootstrap_metric, compare_evaluations, image_auroc_draws, mean_interval,
+                                    paired_bootstrap, paired_bootstrap_groups)
 
 
 def _scores(seed, n_norm=20, n_anom=15, sep=1.0):
@@ -14,10 +16,57 @@ def _scores(seed, n_norm=20, n_anom=15, sep=1.0):
     return torch.randn(n_norm + n_anom, generator=g) + sep * labels, labels
 
 
-def test_fast_auroc_equals_sklearn_with_ties():
-    s = np.array([0.1, 0.4, 0.4, 0.4, 0.9, 0.2, 0.4])
-    y = np.array([0, 0, 1, 1, 1, 0, 0], bool)
-    assert _auroc_fast(s, y) == pytest.approx(roc_auc_score(y, s))
+def test_auroc_of_every_draw_equals_image_auroc_with_ties():
+    s = torch.tensor([0.1, 0.4, 0.4, 0.4, 0.9, 0.2, 0.4, 0.4, 0.0])
+    y = np.array([0, 0, 1, 1, 1, 0, 0, 1, 0], bool)
+    draws = _draws(y, 50, seed=3)
+    got = image_auroc_draws(s, draws, int((~y).sum()), chunk=7)  # several chunks
+    want = [image_auroc(s[torch.as_tensor(d)], torch.as_tensor(y[d])).value for d in draws]
+    assert got == pytest.approx(want, abs=1e-12)
+    assert got[0] == pytest.approx(roc_auc_score(y[draws[0]], s.numpy()[draws[0]]))
+    assert len(set(np.round(got, 6))) > 3  # the draws differ
+
+
+def test_mean_interval():
+    v = torch.tensor([1.0, 2.0, 3.0, 4.0, 10.0])
+    iv = mean_interval(v, n_boot=500, seed=1)
+    assert iv.value == pytest.approx(4.0) and iv.low < 4.0 < iv.high and iv.n_boot == 500
+    assert mean_interval(torch.ones(6)).low == mean_interval(torch.ones(6)).high == 1.0
+    wide, narrow = mean_interval(np.random.default_rng(0).normal(size=10)), mean_interval(
+        np.random.default_rng(0).normal(size=1000))
+    assert narrow.high - narrow.low < 0.5 * (wide.high - wide.low)
+    with pytest.raises(ValueError, match="at least one"):
+        mean_interval([])
+
+
+def test_pixel_metric_of_anomalous_images_only():
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(10, 16, 16)
+    masks[:, 4:9, 4:9] = 1
+    maps = torch.rand(10, 16, 16, generator=g) + 0.3 * masks * torch.arange(10.0)[:, None, None] / 9
+    iv = bootstrap_metric(metric="pixel_auroc", maps=maps, masks=masks, n_boot=30)
+    assert iv.value == pytest.approx(pixel_auroc(maps, masks).value) and iv.low <= iv.value <= iv.high
+    assert iv.high - iv.low > 0
+    with pytest.raises(ValueError, match="labels"):
+        bootstrap_metric(torch.rand(10), None)
+
+
+def test_paired_bootstrap_groups_matches_paired_bootstrap_verdicts():
+    s, y = _scores(2, 30, 30, sep=2.0)
+    noise = torch.randn(len(y), generator=torch.Generator().manual_seed(5))
+    groups = {"good": np.flatnonzero(~y.bool().numpy()), "bad": np.flatnonzero(y.bool().numpy())}
+
+    def stat(scores):
+        return lambda d: {"auroc": image_auroc(scores[torch.as_tensor(np.concatenate([d["good"], d["bad"]]))],
+                                               torch.as_tensor([0] * len(d["good"]) + [1] * len(d["bad"]))).value,
+                          "mean_bad": float(scores[torch.as_tensor(d["bad"])].mean())}
+
+    out = paired_bootstrap_groups(stat(s), stat(noise), groups, names=("good", "noise"), n_boot=200)
+    assert set(out) == {"auroc", "mean_bad"}
+    assert out["auroc"].verdict() == "good higher"
+    assert out["auroc"].a == pytest.approx(image_auroc(s, y).value)
+    same = paired_bootstrap_groups(stat(s), stat(s), groups, n_boot=50)
+    assert same["auroc"].verdict() == "tie" and same["auroc"].low == same["auroc"].high == 0
 
 
 def test_interval_contains_value_and_shrinks_with_more_images():

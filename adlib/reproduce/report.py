@@ -110,7 +110,7 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
            "profile": profile,
            "protocol_paper": ref.get("protocol", {}), "paper_title": ref.get("title"), "rows": [], "figures": [],
            "weights": [], "data": [], "protocol_ours": {}, "test_counts": {},
-           "reference": reference}
+           "reference": reference, "image_scores": {}}
     if profile not in profile_names(cfg):
         sec["skipped"] = f"config has no {profile!r} profile"
         return sec
@@ -136,6 +136,9 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
                 continue
             g["results"].append(res)
             g["trained"].append(f"{path}#{cell.variant or ''}")
+            scores = (res.get("extra") or {}).get("image_scores")
+            if scores and not cell.variant:  # variants keep only metrics; the scores are the main model's
+                sec["image_scores"].setdefault(name, {}).setdefault(cat, {})[seed] = scores
             sec["figures"] += [str(f) for f in sorted(path.parent.glob("*.png")) + sorted((path.parent / "figures").glob("*.png"))]
         elif (why := cell.failure(runs_dir)) is not None:
             g["failed"][seed] = why

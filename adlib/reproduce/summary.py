@@ -77,27 +77,10 @@ def _per_seed(sec: dict, setting: str, category: str, metric: str) -> dict:
     return {}
 
 
-def _scores_by_seed(sec: dict, setting: str, category: str, metric: str) -> dict:
-    """``{seed: extra.image_scores}`` of a setting's runs (none for evaluation variants, which keep only metrics)."""
-    import json
-    from pathlib import Path
-
-    out = {}
-    for r in sec["rows"]:
-        if (r["setting"], r["category"], r["metric"]) != (setting, category, metric):
-            continue
-        for t in r.get("trained", []):
-            path, _, variant = t.rpartition("#")
-            seed = Path(path).parent.name.removeprefix("seed")
-            if variant or not seed.isdigit():
-                continue
-            try:
-                rec = json.loads(Path(path).read_text()).get("extra", {}).get("image_scores")
-            except (OSError, ValueError):
-                rec = None
-            if rec:
-                out[int(seed)] = rec
-    return out
+def _scores_by_seed(sec: dict, setting: str, category: str) -> dict:
+    """``{seed: extra.image_scores}`` of a setting's runs, as the report read them (none for evaluation
+    variants, which keep only metrics)."""
+    return dict(sec.get("image_scores", {}).get(setting, {}).get(category, {}))
 
 
 def _bootstrap_gap(sec: dict, a: str, b: str, category: str, metric: str, n_boot: int = 1000):
@@ -105,7 +88,7 @@ def _bootstrap_gap(sec: dict, a: str, b: str, category: str, metric: str, n_boot
     both runs stored their per-image scores on the same test images; else None."""
     if metric != "image_auroc":
         return None
-    sa, sb = _scores_by_seed(sec, a, category, metric), _scores_by_seed(sec, b, category, metric)
+    sa, sb = _scores_by_seed(sec, a, category), _scores_by_seed(sec, b, category)
     common = sorted(set(sa) & set(sb))
     if not common:
         return None
