@@ -133,13 +133,19 @@ def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, data
 
 def evaluate_variants(model, test, **eval_kwargs) -> dict:
     """Evaluate ``model.evaluation_variants()`` (config overrides of the same trained model, e.g.
-    MRKD's Table 7 score maps): ``{name: {"overrides": {...}, "metrics": {metric: value}}}``."""
-    out = {}
-    for name, overrides in model.evaluation_variants().items():
-        with model.override_config(**overrides):
-            ev = evaluate_method(model, test, **{"progress": False, **eval_kwargs})
-        out[name] = {"overrides": overrides, "metrics": ev.summary()}
-    return out
+    MRKD's Table 7 score maps) in one pass over ``test``:
+    ``{name: {"overrides": {...}, "metrics": {metric: value}}}``."""
+    variants = model.evaluation_variants()
+    if not variants:
+        return {}
+    ev = evaluate_method(model, test, **{"progress": False, **eval_kwargs}, variants=variants, main=False)
+    return variants_record(ev, variants)
+
+
+def variants_record(ev, variants: dict) -> dict:
+    """``{name: {"overrides", "metrics"}}`` of the variants an :class:`~adlib.engine.EvalResult` holds."""
+    return {name: {"overrides": overrides, "metrics": ev.variants[name].summary()}
+            for name, overrides in variants.items()}
 
 
 def evaluate_final(model, fit_res, test, **eval_kwargs) -> dict | None:
@@ -209,8 +215,9 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
         eval_kw["fpr_limit"] = fpr_limit
     if image_score is not None:
         eval_kw["image_score"] = image_score
-    ev = evaluate_method(model, test, progress=progress, **eval_kw)
-    variants = evaluate_variants(model, test, **eval_kw)
+    variant_overrides = model.evaluation_variants()  # evaluated in the same pass over the test set
+    ev = evaluate_method(model, test, progress=progress, variants=variant_overrides, **eval_kw)
+    variants = variants_record(ev, variant_overrides)
     final_metrics = evaluate_final(model, fit_res, test, **eval_kw)
     results, _ = finish_experiment(paper, method, model, fit_res, ev, test=test, dataset=dataset, category=category,
                                    seed=seed, root=root, train=train, image_size=image_size, epochs=epochs, steps=steps,

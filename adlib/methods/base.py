@@ -16,7 +16,8 @@ declared here with a default, so the engine calls them directly:
 - ``checkpoint_state()`` / ``load_checkpoint_state(state)``: everything except the parameters loaded
   from pretrained weights (:meth:`pretrained_prefixes`), which are rebuilt from their recorded file —
   computed statistics and memory banks are saved;
-- ``evaluation_variants()``: config overrides evaluated on the same trained model;
+- ``evaluation_variants()``: config overrides evaluated on the same trained model, all in one pass
+  over the test set through ``predict_variants(batch, variants)`` (default: ``predict`` per variant);
 - ``canonical_config(config)`` (classmethod): equivalent settings mapped onto one;
 - ``input_spec`` (from the classmethod ``input_spec_for(config)``, also :func:`input_spec` by name):
   how the datasets must normalise images for this method (:class:`adlib.data.transforms.InputSpec`);
@@ -176,6 +177,17 @@ class AnomalyMethod(nn.Module):
     def evaluation_variants(self) -> dict[str, dict]:
         """Extra evaluations of the same trained model: ``{name: config overrides}`` (default none)."""
         return {}
+
+    @torch.no_grad()
+    def predict_variants(self, batch: dict, variants: dict[str, dict]) -> dict[str, Prediction]:
+        """``{name: Prediction}`` of one batch under each variant's config overrides, as
+        ``predict`` would give it under :meth:`override_config`. Default: one ``predict`` per
+        variant; methods override it to share the work the variants have in common (RD: the teacher)."""
+        out = {}
+        for name, overrides in variants.items():
+            with self.override_config(**overrides):
+                out[name] = self.predict(batch)
+        return out
 
     def config_dict(self) -> dict:
         cfg = getattr(self, "config", None)

@@ -79,6 +79,10 @@ class MRKD(ReverseDistillation):
     """RD4AD whose bottleneck sees synthetic anomalies (ILM) and whose decoder outputs are masked
     and restored by generation modules (FLM)."""
 
+    # the FLM test settings change only the passes after the decoder: variants share the teacher and decoder
+    PASS_FIELDS = ("flm_seed", "flm_ratio", "flm_at_test")
+    VARIANT_FIELDS = ReverseDistillation.VARIANT_FIELDS + PASS_FIELDS + ("flm_passes",)
+
     def __init__(self, config: MRKDConfig | None = None):
         config = config or MRKDConfig()
         if not 0.0 <= config.alpha <= 1.0:

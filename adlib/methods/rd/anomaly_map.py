@@ -37,12 +37,25 @@ def anomaly_map(teacher: list[torch.Tensor], student: list[torch.Tensor], size: 
     """(smoothed fused map B×1×H×W, every level's upsampled map before fusion), in float32
     even under autocast (bf16 maps would create ties that shift AUROC/AUPRO). ``levels``: fuse
     only these (MRKD Table 7's score maps); ``None`` = all."""
-    if levels is not None and (not levels or any(not 0 <= int(i) < len(teacher) for i in levels)):
-        raise ValueError(f"score_levels must be a non-empty subset of 0..{len(teacher) - 1}, got {levels}")
+    check_levels(levels, len(teacher))
     with torch.autocast(teacher[0].device.type, enabled=False):
         per_level = level_maps(teacher, student, size)
+        return fused_map(per_level, fusion, sigma, levels), per_level
+
+
+def fused_map(per_level: list[torch.Tensor], fusion: str = "add", sigma: float = 4.0,
+              levels: tuple[int, ...] | None = None) -> torch.Tensor:
+    """The smoothed fusion of the ``levels`` (None: all) of :func:`level_maps`' output, in float32."""
+    check_levels(levels, len(per_level))
+    with torch.autocast(per_level[0].device.type, enabled=False):
         chosen = per_level if levels is None else [per_level[int(i)] for i in levels]
-        return gaussian_blur(fuse_maps(chosen, fusion), sigma), per_level
+        return gaussian_blur(fuse_maps(chosen, fusion), sigma)
+
+
+def check_levels(levels: tuple[int, ...] | None, n: int) -> None:
+    """``levels`` must be None or a non-empty subset of ``0..n-1``."""
+    if levels is not None and (not levels or any(not 0 <= int(i) < n for i in levels)):
+        raise ValueError(f"score_levels must be a non-empty subset of 0..{n - 1}, got {levels}")
 
 
 def image_score(amap: torch.Tensor) -> torch.Tensor:

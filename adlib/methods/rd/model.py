@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..base import AnomalyMethod, FitData, Prediction, register
-from .anomaly_map import anomaly_map
+from .anomaly_map import anomaly_map, fused_map, level_maps
 from .bottleneck import OCBE
 from .decoder import MirroredDecoder, decoder_activation_for, preset_for
 from .loss import rd_loss
@@ -216,32 +216,73 @@ class ReverseDistillation(AnomalyMethod):
         terms["loss"] = sum(self.loss_weights[k] * v for k, v in terms.items())
         return terms
 
+    # config fields a variant may override and still share its batch's forward (RD: the map's fusion and score)
+    VARIANT_FIELDS: tuple[str, ...] = ("score_levels", "fusion", "sigma", "score_topk")
+    # the fields each test pass's student features depend on (besides the pass index; MRKD: its FLM masks)
+    PASS_FIELDS: tuple[str, ...] = ()
+
     @torch.no_grad()
     def forward_maps(self, batch: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """(anomaly map B×1×H×W, per-level maps) at the input resolution, averaged over
         :meth:`test_passes` passes of ``transform_student``."""
-        rec = self.forward_features(batch, training=False)
-        size = tuple(batch["image"].shape[-2:])
-        passes = self.test_passes()
-        outs = [self.maps_from_features(rec.teacher, rec.student, size)]
-        outs += [self.maps_from_features(rec.teacher, self.transform_student(rec.student_raw, False, batch, k), size)
-                 for k in range(1, passes)]
-        if passes == 1:
-            return outs[0]
-        amap = torch.stack([o[0] for o in outs]).mean(0)
-        levels = [torch.stack([o[1][i] for o in outs]).mean(0) for i in range(len(outs[0][1]))]
-        return amap, levels
+        return self._maps_of_passes(self._test_forward(batch), batch, {})
 
     def maps_from_features(self, teacher: list[torch.Tensor], student: list[torch.Tensor],
                            size: tuple[int, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Fused, smoothed map of the ``score_levels`` (all by default) and every level's map."""
         return anomaly_map(teacher, student, size, self.config.fusion, self.config.sigma, self.config.score_levels)
 
+    def _test_forward(self, batch: dict) -> RDForward:
+        """The test-time forward (pass 0), marked with the setting its ``student`` was transformed under."""
+        rec = self.forward_features(batch, training=False)
+        rec.extras["pass_key"] = self._pass_key(0)
+        return rec
+
+    def _pass_key(self, k: int) -> tuple:
+        return tuple(getattr(self.config, f) for f in self.PASS_FIELDS), k
+
+    def _pass_levels(self, rec: RDForward, batch: dict, k: int, cache: dict) -> list[torch.Tensor]:
+        """Per-level maps of test pass ``k`` under the current config, computed once per distinct pass."""
+        key = self._pass_key(k)
+        if key not in cache:
+            student = rec.student if key == rec.extras.get("pass_key") else \
+                self.transform_student(rec.student_raw, False, batch, k)
+            with torch.autocast(rec.teacher[0].device.type, enabled=False):
+                cache[key] = level_maps(rec.teacher, student, tuple(batch["image"].shape[-2:]))
+        return cache[key]
+
+    def _maps_of_passes(self, rec: RDForward, batch: dict, cache: dict) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward_maps` from a test forward, the per-level maps of each pass taken from ``cache``."""
+        c = self.config
+        outs = [(fused_map(levels, c.fusion, c.sigma, c.score_levels), levels)
+                for levels in (self._pass_levels(rec, batch, k, cache) for k in range(self.test_passes()))]
+        if len(outs) == 1:
+            return outs[0]
+        amap = torch.stack([o[0] for o in outs]).mean(0)
+        levels = [torch.stack([o[1][i] for o in outs]).mean(0) for i in range(len(outs[0][1]))]
+        return amap, levels
+
+    def _prediction(self, amap: torch.Tensor, levels: list[torch.Tensor]) -> Prediction:
+        return Prediction(amap, self.image_score_rule(amap), {f"level{i + 1}": m for i, m in enumerate(levels)})
+
     @torch.no_grad()
     def predict(self, batch: dict) -> Prediction:
         """RD4AD §3.4: the map, its image score, and each level's map as parts ``level1``…"""
-        amap, levels = self.forward_maps(batch)
-        return Prediction(amap, self.image_score_rule(amap), {f"level{i + 1}": m for i, m in enumerate(levels)})
+        return self._prediction(*self.forward_maps(batch))
+
+    @torch.no_grad()
+    def predict_variants(self, batch: dict, variants: dict[str, dict]) -> dict[str, Prediction]:
+        """One teacher / bottleneck / decoder forward for every variant that overrides only
+        :attr:`VARIANT_FIELDS`; each distinct test pass (:attr:`PASS_FIELDS`, pass index) transformed
+        and turned into per-level maps once, then fused per variant. Other variants: ``predict`` each."""
+        shared = {n: ov for n, ov in variants.items() if set(ov) <= set(self.VARIANT_FIELDS)}
+        out = super().predict_variants(batch, {n: ov for n, ov in variants.items() if n not in shared})
+        if shared:
+            rec, cache = self._test_forward(batch), {}
+            for name, overrides in shared.items():
+                with self.override_config(**overrides):
+                    out[name] = self._prediction(*self._maps_of_passes(rec, batch, cache))
+        return {n: out[n] for n in variants}
 
     def configure_optimizer(self, total_steps: int | None = None, steps_per_epoch: int | None = None):
         """Adam over everything but the frozen teacher (OCBE, decoder and any module a subclass adds)."""
