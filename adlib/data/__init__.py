@@ -5,9 +5,9 @@ Readers: :class:`~adlib.data.mvtec.MVTecAD` (also synthetic, prepared MTD, conve
 :class:`~adlib.data.folder.FolderDataset`. See :mod:`adlib.data.schema` for the sample keys.
 """
 
-from .base import AnomalyDataset
+from .base import AnomalyDataset, shared_decoding
 from .errors import DataError, DatasetNotFoundError, ImageReadError, MaskError
 from .schema import SAMPLE_KEYS, Record, collate
 
 __all__ = ["AnomalyDataset", "DataError", "DatasetNotFoundError", "ImageReadError", "MaskError",
-           "Record", "SAMPLE_KEYS", "collate"]
+           "Record", "SAMPLE_KEYS", "collate", "shared_decoding"]

@@ -6,7 +6,8 @@ into a sample of the one schema (see :mod:`adlib.data.schema`).
 
 from __future__ import annotations
 
-from collections import Counter
+import contextlib
+from collections import Counter, OrderedDict
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +19,41 @@ from .errors import DataError, DatasetNotFoundError, MaskError
 from .io import read_image, read_mask_values
 from .schema import NORMAL, Record
 from .transforms import InputSpec, as_hw, as_input_spec, resize_image, resize_mask, to_float_image
+
+
+_SHARED: OrderedDict | None = None  # decoded splits shared inside shared_decoding(), newest last
+_SHARED_MAX = 0
+
+
+@contextlib.contextmanager
+def shared_decoding(max_splits: int = 6):
+    """Inside the block, datasets opened with ``cache=True`` on the same files, reader, image size and
+    mask rule share one store of decoded uint8 images and masks (the ``max_splits`` most recent
+    splits are kept): the cells of one grid decode each split once. Normalisation is applied per
+    dataset when a sample is read, so datasets normalised differently share it too. Nested blocks
+    use the outer store; it is dropped when the outer block ends."""
+    global _SHARED, _SHARED_MAX
+    if _SHARED is not None:
+        yield
+        return
+    _SHARED, _SHARED_MAX = OrderedDict(), int(max_splits)
+    try:
+        yield
+    finally:
+        _SHARED, _SHARED_MAX = None, 0
+
+
+def _decoded_store(ds: "AnomalyDataset") -> dict:
+    """The dict ``ds`` caches decoded items in: shared inside :func:`shared_decoding`, else its own."""
+    if _SHARED is None:
+        return {}
+    key = (type(ds).__module__, type(ds).__qualname__, ds.image_size, ds.mask_interpolation,
+           tuple((str(r.image_path), tuple(map(str, r.mask_paths)), int(r.label)) for r in ds.records))
+    store = _SHARED.pop(key, None)
+    _SHARED[key] = store if store is not None else {}
+    while len(_SHARED) > _SHARED_MAX:
+        _SHARED.popitem(last=False)
+    return _SHARED[key]
 
 
 class AnomalyDataset(Dataset):
@@ -66,7 +102,7 @@ class AnomalyDataset(Dataset):
         self.mask_interpolation = mask_interpolation
         self.multi_mask = multi_mask
         self.cache = cache
-        self._cache: dict[int, tuple] = {}
+        self._cache: dict[int, tuple] = _decoded_store(self) if cache else {}
 
     # -- inspection -----------------------------------------------------------------------
     def __len__(self) -> int:

@@ -219,16 +219,19 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     bar = CellProgress(len(todo), f"{cfg['paper']} table {cfg['table']}", enabled=progress)
     labels = {path: cell_label(cell) for path, (cell, _) in todo.items()}
     if (workers <= 1 or len(todo) <= 1) and not timeout_s:
-        for cell, rec in todo.values():
-            lock, st = _claim(cell, output_dir, rec)
-            if lock is not None:
-                bar.start(labels[rec["path"]])
-                try:
-                    st = _run_cell(cell, output_dir)
-                finally:  # Ctrl-C included: the cell is then neither done nor locked, and runs next time
-                    lock.release()
-            status.append({**rec, "status": st})
-            bar.end(labels[rec["path"]], st)
+        from adlib.data.base import shared_decoding  # not at the top: a cell process sets its GPU before torch
+
+        with shared_decoding():  # cells on the same category decode its images once
+            for cell, rec in todo.values():
+                lock, st = _claim(cell, output_dir, rec)
+                if lock is not None:
+                    bar.start(labels[rec["path"]])
+                    try:
+                        st = _run_cell(cell, output_dir)
+                    finally:  # Ctrl-C included: the cell is then neither done nor locked, and runs next time
+                        lock.release()
+                status.append({**rec, "status": st})
+                bar.end(labels[rec["path"]], st)
     else:
         for rec, st in _run_in_processes(list(todo.values()), output_dir, max(1, workers), timeout_s,
                                          on_start=lambda rec: bar.start(labels[rec["path"]])):
