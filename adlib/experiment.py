@@ -17,6 +17,7 @@ from adlib.data.catalog import dataset_key, dataset_root, open_dataset
 from adlib.data.errors import DataError
 from adlib.data.folder import is_safe_name
 from adlib.engine import build_results, data_info, evaluate_method, fit, protocol_from, timings_from, write_results
+from adlib.engine.env import set_threads
 from adlib.methods import build
 
 
@@ -169,7 +170,7 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
                    output_dir=None, tag: str | None = None, progress: bool = True, fit_kwargs: dict | None = None,
                    model=None, return_objects: bool = False, ckpt_selection: str | None = None,
                    val_split: str | None = None, fpr_limit: float | None = None, image_score: str | None = None,
-                   eval_every: int | None = None, selection_metric: str | None = None):
+                   eval_every: int | None = None, selection_metric: str | None = None, threads: int | None = None):
     """Train ``method`` (built from ``config``, or the given ``model``) and evaluate it on the test split.
 
     ``ckpt_selection`` goes to :func:`adlib.engine.fit`, with the category's ``val_split`` (e.g. ``"validation"``)
@@ -177,10 +178,13 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     the last step's metrics, ``extra.final_metrics``), validated every ``eval_every`` steps on
     ``selection_metric`` (``"image_auroc+pixel_auroc+aupro_fpr1"``: their mean); ``fpr_limit`` and ``image_score`` (``"max"``, ``"topk_mean:50"``: the rule that
     recomputes each score from its map) to :func:`adlib.engine.evaluate_method`. None: their defaults.
+    ``threads``: torch's CPU thread count (None: ``$ADLIB_THREADS``, ``$OMP_NUM_THREADS``, else one fewer
+    than the cores: :func:`adlib.engine.env.set_threads`), recorded in the results' ``env``.
     Returns the results dict (and ``(model, fit_result, eval_result)`` with ``return_objects``);
     writes it to :func:`results_path` when ``output_dir`` is given.
     """
     t0 = time.perf_counter()
+    set_threads(threads)
     torch.manual_seed(seed)
     model = model if model is not None else build(method, **config)
     spec = model.input_spec  # the datasets normalise as the method asks

@@ -421,6 +421,30 @@ def test_environment_records_what_decides_cpu_rounding():
     assert env["cpu_model"] is None or isinstance(env["cpu_model"], str) and env["cpu_model"]
 
 
+def test_thread_count_is_set_deliberately_and_recorded(monkeypatch):
+    """run_experiment's thread count: argument, else $ADLIB_THREADS, else $OMP_NUM_THREADS, else cores - 1."""
+    from adlib.engine import env as env_mod
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("ADLIB_THREADS", "2")
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert env_mod.set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert environment_report("cpu")["torch_threads_source"] == "argument"
+        assert env_mod.set_threads() == 2 and environment_report("cpu")["torch_threads_source"] == "ADLIB_THREADS"
+        monkeypatch.delenv("ADLIB_THREADS")
+        assert env_mod.set_threads() == 3 and environment_report("cpu")["torch_threads_source"] == "OMP_NUM_THREADS"
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.setattr(env_mod.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+        assert env_mod.default_threads() == 1 and env_mod.set_threads() == 1
+        assert environment_report("cpu")["torch_threads"] == 1
+        with pytest.raises(ValueError, match="ADLIB_THREADS"):
+            monkeypatch.setenv("ADLIB_THREADS", "0")
+            env_mod.set_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated", "not_adlib"])
 def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
     """A damaged last.pt / best.pt: one error naming it and what to do, not a raw torch traceback."""

@@ -76,8 +76,10 @@ def comparable(res: dict) -> dict:
     return {"metrics": metrics, "extra": res["extra"]}
 
 
-def test_cells_sharing_decoded_data_give_the_results_of_cells_that_do_not(root, tmp_path, reads):
+def test_cells_sharing_decoded_data_give_the_results_of_cells_that_do_not(root, tmp_path, reads, monkeypatch):
     """Two MRKD cells (NSA synthesis reads the decoded training images) in one block, against each alone."""
+    monkeypatch.delenv("ADLIB_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     alone = [cell(root, tmp_path / "alone"), cell(root, tmp_path / "alone2", flm_ratio=0.3)]
     n_alone = reads[0]
     with shared_decoding():
@@ -85,6 +87,8 @@ def test_cells_sharing_decoded_data_give_the_results_of_cells_that_do_not(root, 
     assert reads[0] - n_alone == n_alone // 2  # the second cell decoded nothing
     for a, s in zip(alone, shared):
         assert comparable(a) == comparable(s)
+    assert alone[0]["env"]["torch_threads"] == torch.get_num_threads()  # set by run_experiment, and recorded
+    assert alone[0]["env"]["torch_threads_source"] == "OMP_NUM_THREADS"
 
 
 def test_run_grid_runs_its_cells_inside_the_block(tmp_path, monkeypatch):

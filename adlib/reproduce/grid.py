@@ -250,9 +250,9 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
 
 def _cell_process(cell: Cell, output_dir, threads: int, env: dict) -> None:
     os.environ.update(env)  # before torch is imported: which GPU this cell sees
-    import torch
+    from adlib.engine.env import THREADS_ENV
 
-    torch.set_num_threads(threads)
+    os.environ.setdefault(THREADS_ENV, str(threads))  # run_experiment sets it (an ADLIB_THREADS given wins)
     _run_cell(cell, output_dir)
 
 
