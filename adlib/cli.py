@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -147,13 +148,11 @@ def cmd_reproduce_all(a) -> int:
         profiles = ["quick"] + (["quick_mtd"] if mtd_there else [])
         print("profiles:", ", ".join(profiles) + ("" if mtd_there else " (MTD not found: synthetic only)"))
     failed, missing = 0, Counter()
-    for profile in profiles:
-        for cfg in configs:
-            status = _run_config(a, cfg, profile)
-            failed += sum(st["status"].startswith("failed") for st in status)
-            missing.update(st["status"] for st in status if st["status"].startswith("not run"))
-            done = sum(st["status"] in ("done", "skipped (done)") for st in status)
-            print(f"{cfg.relative_to(root)} [{profile}]: {done}/{len(status)} cells done")
+    for cfg, profile, status in _run_all_tables(a, configs, profiles):
+        failed += sum(st["status"].startswith("failed") for st in status)
+        missing.update(st["status"] for st in status if st["status"].startswith("not run"))
+        done = sum(st["status"] in ("done", "skipped (done)") for st in status)
+        print(f"{cfg.relative_to(root)} [{profile}]: {done}/{len(status)} cells done")
     paths = []
     for profile in profiles:
         rep = build_report(configs, a.out, profile, out_dir=Path(a.out) / "report", seeds=a.seeds)
@@ -169,6 +168,35 @@ def cmd_reproduce_all(a) -> int:
     return 1 if failed else 0
 
 
+def _run_all_tables(a, configs, profiles):
+    """``(config path, profile, status)`` of every table: on a CPU with the python engine, every table's
+    cells from one queue in a few single-threaded worker processes (:mod:`adlib.reproduce.pool`); else
+    table by table."""
+    import torch
+
+    from adlib.reproduce import load_config, profile_names
+    from adlib.reproduce.pool import cpu_workers, run_tables
+
+    workers, threads = cpu_workers()
+    if a.workers is not None:
+        workers, threads = a.workers, max(1, (os.cpu_count() or 1) // max(1, a.workers))
+    if a.engine != "python" or a.timeout or workers <= 1 or (a.workers is None and torch.cuda.is_available()):
+        a.workers = a.workers or 1
+        return [(cfg, profile, _run_config(a, cfg, profile)) for profile in profiles for cfg in configs]
+    tables = []
+    for profile in profiles:
+        for cfg_path in configs:
+            cfg = load_config(cfg_path)
+            if profile in profile_names(cfg):
+                if a.seeds:
+                    cfg["seeds"] = a.seeds
+                tables.append((cfg_path, profile, cfg))
+    print(f"{workers} worker processes × {threads} torch thread{'s' if threads > 1 else ''}")
+    status = run_tables([(cfg, profile) for _, profile, cfg in tables], a.out, workers, threads,
+                        progress=not a.no_progress)
+    return [(path, profile, st) for (path, profile, _), st in zip(tables, status)]
+
+
 def _run_config(a, config, profile, strict: bool = False) -> list[dict]:
     """Run one table's cells; a table without ``profile`` is an error when ``strict``, else has no cells."""
     from adlib.reproduce import load_config, profile_names, run_grid
@@ -179,7 +207,8 @@ def _run_config(a, config, profile, strict: bool = False) -> list[dict]:
     if a.seeds:
         cfg["seeds"] = a.seeds
     if a.engine == "python":
-        status = run_grid(cfg, profile, a.out, progress=not a.no_progress, workers=a.workers, timeout_s=a.timeout)
+        status = run_grid(cfg, profile, a.out, progress=not a.no_progress, workers=a.workers or 1,
+                          timeout_s=a.timeout)
     else:
         from adlib.reproduce.jobs import jobs_for
 
@@ -317,9 +346,10 @@ def main(argv: list[str] | None = None) -> int:
                          "submitit-local / slurm / ray: the same jobs on an existing scheduler (extra 'scaleout')")
     rp.add_argument("--devices", default="auto", help="auto (every visible GPU, else CPU) | cpu | 0,1,...")
     rp.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds")
-    rp.add_argument("--workers", type=int, default=1,
+    rp.add_argument("--workers", type=int, default=None,
                     help="with --engine python: cells trained at once in separate processes (several small "
-                         "models can share one large GPU; default 1)")
+                         "models can share one large GPU; default 1, and with --all on a CPU one "
+                         "single-threaded worker per core up to 4 cores)")
     rp.add_argument("--seeds", type=int, nargs="+", default=None,
                     help="seeds to run instead of the config's (e.g. 0 1 2: the report gives mean ± std)")
     rp.add_argument("--ray-address", default=None)

@@ -27,7 +27,7 @@ from .progress import CellProgress, cell_label
 from .preflight import check_inputs, check_output_dir, data_problems
 from .schema import ConfigError, axis_section, load_config, resolve_profile, source_of
 
-__all__ = ["Cell", "collect", "expand", "load_config", "run_grid", "variant_view", "error_line"]
+__all__ = ["Cell", "collect", "expand", "finish_status", "load_config", "plan_cells", "run_grid", "variant_view", "error_line"]
 
 # run_experiment's keywords, in the order cells list them (the data / fit / eval sections, flat)
 RUN_ORDER = ("dataset", "category", "image_size", "epochs", "steps", "batch_size", "seed", "root", "aupro_mode",
@@ -202,20 +202,7 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
     """
     timeout_s = cfg.get("timeout_s") if timeout_s is None else timeout_s
     cells = [c for c in expand(cfg, profile) if not only or all(c.setting.get(k, c.run.get(k)) == v for k, v in only.items())]
-    check_output_dir(cells, output_dir)
-    status, todo, shared = [], {}, []
-    for cell in cells:
-        path = cell.results_path(output_dir)
-        rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
-        res, _ = cell.read_results(output_dir)
-        if res is not None:
-            status.append({**rec, "status": "skipped (done)", "note": results_note(res)})
-        elif (missing := cell.missing_inputs()) is not None:
-            status.append({**rec, "status": missing})  # data or weights absent: said, not run
-        elif str(path) in todo:
-            shared.append(rec)  # another variant of a training already queued
-        else:
-            todo[str(path)] = (cell, rec)
+    status, todo, shared = plan_cells(cells, output_dir)
     bar = CellProgress(len(todo), f"{cfg['paper']} table {cfg['table']}", enabled=progress)
     labels = {path: cell_label(cell) for path, (cell, _) in todo.items()}
     if (workers <= 1 or len(todo) <= 1) and not timeout_s:
@@ -238,14 +225,42 @@ def run_grid(cfg: dict, profile: str = "small", output_dir: str | os.PathLike = 
             status.append({**rec, "status": st})
             bar.end(labels[rec["path"]], st)
     bar.close()
+    return finish_status(status, shared)
+
+
+def plan_cells(cells: list[Cell], output_dir, todo: dict | None = None) -> tuple[list[dict], dict, list[dict]]:
+    """``(status, todo, shared)``: status records of the cells already done or missing inputs, the cells
+    to train (``{results path: (cell, record)}``; pass ``todo`` to add to another table's) and the records
+    of cells that are another cell's training (a variant, or the same run in two tables)."""
+    check_output_dir(cells, output_dir)
+    status, shared = [], []
+    todo = {} if todo is None else todo
+    for cell in cells:
+        path = cell.results_path(output_dir)
+        rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
+        res, _ = cell.read_results(output_dir)
+        if res is not None:
+            status.append({**rec, "status": "skipped (done)", "note": results_note(res)})
+        elif (missing := cell.missing_inputs()) is not None:
+            status.append({**rec, "status": missing})  # data or weights absent: said, not run
+        elif str(path) in todo:
+            shared.append(rec)  # another variant of a training already queued
+        else:
+            todo[str(path)] = (cell, rec)
+    return status, todo, shared
+
+
+def finish_status(status: list[dict], shared: list[dict], ran: dict | None = None) -> list[dict]:
+    """The final records: cells another run held are re-read (they may be finished by now), shared
+    cells take the outcome of the training they share (``ran``: ``{path: status}`` from elsewhere too)."""
     for st in status:
         if st["status"] == "done" or st["status"].startswith("skipped (running elsewhere"):
-            res = read_results_file(st["path"])[0]  # a cell another run held may be finished by now
+            res = read_results_file(st["path"])[0]
             st["status"] = "skipped (done)" if res is not None and st["status"] != "done" else st["status"]
             st.setdefault("note", results_note(res or {}))
-    ran = {st["path"]: st["status"] for st in status}
-    status += [{**rec, "status": "skipped (done)" if ran[rec["path"]] == "done" else ran[rec["path"]]} for rec in shared]
-    return status
+    ran = {**(ran or {}), **{st["path"]: st["status"] for st in status}}
+    return status + [{**rec, "status": "skipped (done)" if ran[rec["path"]] == "done" else ran[rec["path"]]}
+                     for rec in shared]
 
 
 def _cell_process(cell: Cell, output_dir, threads: int, env: dict) -> None:
