@@ -455,3 +455,24 @@ def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
     with pytest.raises(ValueError, match="Delete it") as err:
         load_checkpoint(path)
     assert str(path) in str(err.value)
+
+
+def test_fit_sets_the_thread_count_once_per_process(monkeypatch):
+    """A notebook calling fit / evaluate_method directly gets a deliberate count too, chosen once."""
+    from adlib.engine import env as env_mod
+
+    before, source = torch.get_num_threads(), env_mod._threads_source
+    try:
+        monkeypatch.setattr(env_mod, "_threads_source", None)
+        monkeypatch.setenv("ADLIB_THREADS", "1")
+        assert env_mod.ensure_threads() == 1 and environment_report("cpu")["torch_threads_source"] == "ADLIB_THREADS"
+        monkeypatch.setenv("ADLIB_THREADS", "2")
+        assert env_mod.ensure_threads() == 1  # already chosen: not changed behind the user's back
+        monkeypatch.setattr(env_mod, "_threads_source", None)
+        g = torch.Generator().manual_seed(0)
+        data = [{"image": torch.rand(3, 16, 16, generator=g), "label": 0} for _ in range(4)]
+        fit(TinyKD(), data, steps=1, batch_size=2, device="cpu", progress=False)
+        assert torch.get_num_threads() == 2 and env_mod._threads_source == "ADLIB_THREADS"
+    finally:
+        torch.set_num_threads(before)
+        env_mod._threads_source = source

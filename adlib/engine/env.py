@@ -152,6 +152,12 @@ def set_threads(threads: int | None = None, source: str | None = None) -> int:
     return n
 
 
+def ensure_threads() -> int:
+    """:func:`set_threads` once per process, unless something already did (``fit`` and
+    ``evaluate_method`` call this, so notebooks get a deliberate count too; ``ADLIB_THREADS`` chooses)."""
+    return torch.get_num_threads() if _threads_source is not None else set_threads()
+
+
 def environment_report(device: str | torch.device | None = None) -> dict:
     """Versions and hardware for the results JSON (``env``); ``device`` = the one the run used."""
     from adlib import __version__

@@ -16,7 +16,7 @@ from adlib.metrics import evaluate, evaluate_loco, metrics_to_dict
 from adlib.metrics.protocol import MetricResult
 from adlib.metrics.spro import SPRO_FPR_LIMITS
 
-from .env import amp_name, autocast, move_batch, resolve_amp, resolve_channels_last, resolve_device, synchronize
+from .env import amp_name, autocast, ensure_threads, move_batch, resolve_amp, resolve_channels_last, resolve_device, synchronize
 from .batches import make_loader
 
 
@@ -62,6 +62,7 @@ class EvalResult:
 
 
 def _prepare(method, device, amp, channels_last):
+    ensure_threads()
     dev = resolve_device(device)
     dtype = resolve_amp(amp, dev)
     cl = resolve_channels_last(channels_last, dev)

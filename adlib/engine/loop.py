@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .batches import BatchSource, resolve_batch_policy, steps_per_epoch
 from .checkpoint import Checkpointer
-from .env import amp_name, autocast, resolve_amp, resolve_channels_last, resolve_device, synchronize
+from .env import amp_name, autocast, ensure_threads, resolve_amp, resolve_channels_last, resolve_device, synchronize
 from .seed import seed_everything
 from .selection import Selector
 from .state import FitContext, FitResult, StopFit, configure_optimizer, flush_losses
@@ -61,6 +61,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     t_wall = time.perf_counter()
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps= or epochs=")
+    ensure_threads()
     selector = Selector(val_data, ckpt_selection, selection_metric, allow_test_selection, eval_kwargs)
     _check_counts(**({"steps": steps} if steps is not None else {"epochs": epochs}), batch_size=batch_size,
                   grad_accum=grad_accum, log_every=log_every, eval_every=eval_every or 1,
