@@ -109,14 +109,39 @@ def test_rd_variants_that_change_the_forward_are_predicted_alone(mrkd):
         assert all(torch.equal(out[name].parts[k], ref.parts[k]) for k in ref.parts), name
 
 
-@pytest.mark.parametrize("name", ["daf", "efficientad"])
+@pytest.mark.parametrize("name", ["daf", "efficientad", "mhkd"])
 def test_other_methods_variants_in_one_pass(root, name, tmp_path):
-    """Methods without their own ``predict_variants`` (the default: ``predict`` per variant) too."""
+    """Methods that compose their variants from one forward (``COMPOSE_FIELDS``): the same numbers
+    as one ``predict`` per variant, and the forward runs once per batch for all of them."""
     from test_method_contract import small, started
 
     model = started(small(name), tmp_path).eval()
     variants = model.evaluation_variants()
-    assert variants
+    assert variants and all(set(ov) <= set(model.COMPOSE_FIELDS) for ov in variants.values())
     test = split_of(root, model)
-    ev = evaluate_method(model, test, return_maps=True, variants=variants, **EVAL)
+    calls = []
+    orig = model.forward_parts
+    model.forward_parts = lambda batch: calls.append(1) or orig(batch)
+    try:
+        ev = evaluate_method(model, test, return_maps=True, variants=variants, **EVAL)
+    finally:
+        del model.forward_parts
+    assert len(calls) == -(-len(test) // EVAL["batch_size"])  # one forward per batch, main run and variants
     assert_same(ev.variants, per_variant(model, test, variants))
+    alone = evaluate_method(model, test, return_maps=True, **EVAL)
+    assert torch.equal(ev.maps, alone.maps) and ev.summary() == alone.summary()
+
+
+def test_variants_outside_the_compose_fields_are_predicted_alone(tmp_path):
+    from test_method_contract import small, started
+
+    model = started(small("daf"), tmp_path).eval()
+    g = torch.Generator().manual_seed(1)
+    batch = {"image": torch.randn(2, 3, 64, 64, generator=g)}
+    variants = {"seg": {"score_map": "segmentation"}, "other": {"eval_variants": False}}
+    out = model.predict_variants(batch, variants)
+    assert list(out) == list(variants)
+    for name, overrides in variants.items():
+        with model.override_config(**overrides):
+            ref = model.predict(batch)
+        assert torch.equal(out[name].maps, ref.maps) and torch.equal(out[name].scores, ref.scores), name

@@ -178,16 +178,36 @@ class AnomalyMethod(nn.Module):
         """Extra evaluations of the same trained model: ``{name: config overrides}`` (default none)."""
         return {}
 
+    #: config fields that only change how a prediction is composed from :meth:`forward_parts`'s output
+    #: (which map is scored, its smoothing, the image-score rule): variants changing only these share one forward
+    COMPOSE_FIELDS: tuple[str, ...] = ()
+
+    def forward_parts(self, batch: dict):
+        """What every composition of a prediction starts from (methods with :attr:`COMPOSE_FIELDS`)."""
+        raise NotImplementedError(f"{self.name} has no forward_parts (COMPOSE_FIELDS is empty)")
+
+    def compose(self, parts, batch: dict) -> Prediction:
+        """The :class:`Prediction` the current config makes of ``forward_parts(batch)``."""
+        raise NotImplementedError(f"{self.name} has no compose (COMPOSE_FIELDS is empty)")
+
     @torch.no_grad()
     def predict_variants(self, batch: dict, variants: dict[str, dict]) -> dict[str, Prediction]:
         """``{name: Prediction}`` of one batch under each variant's config overrides, as
-        ``predict`` would give it under :meth:`override_config`. Default: one ``predict`` per
-        variant; methods override it to share the work the variants have in common (RD: the teacher)."""
+        ``predict`` would give it under :meth:`override_config`. Variants that override only
+        :attr:`COMPOSE_FIELDS` share one :meth:`forward_parts`, each composed under its config; the
+        others run ``predict`` each (RD overrides this to share its teacher and decoder passes)."""
+        shared = {n: ov for n, ov in variants.items() if self.COMPOSE_FIELDS and set(ov) <= set(self.COMPOSE_FIELDS)}
         out = {}
         for name, overrides in variants.items():
-            with self.override_config(**overrides):
-                out[name] = self.predict(batch)
-        return out
+            if name not in shared:
+                with self.override_config(**overrides):
+                    out[name] = self.predict(batch)
+        if shared:
+            parts = self.forward_parts(batch)
+            for name, overrides in shared.items():
+                with self.override_config(**overrides):
+                    out[name] = self.compose(parts, batch)
+        return {n: out[n] for n in variants}
 
     def config_dict(self) -> dict:
         cfg = getattr(self, "config", None)

@@ -249,10 +249,17 @@ class DAF(AnomalyMethod):
         terms["loss"] = sum(terms.values())
         return terms
 
+    COMPOSE_FIELDS = ("score_map", "lam", "sigma", "score_topk")
+
     @torch.no_grad()
     def predict(self, batch: dict) -> Prediction:
         """Eq. 8: M_Score = G_σ(M̄ + λ·M_S) (or one of them: ``score_map``), its top-k image score, and
         the parts ``discrepancy`` (M̄), ``segmentation`` (M_S) and ``level1..3`` (each level's channel mean)."""
+        return self.compose(self.forward_parts(batch), batch)
+
+    @torch.no_grad()
+    def forward_parts(self, batch: dict) -> dict[str, torch.Tensor]:
+        """M̄, M_S and each level's map of the batch (float32, at the input size)."""
         x = batch["image"]
         size = tuple(x.shape[-2:])
         rec = self.forward_features(x, x)
@@ -264,11 +271,13 @@ class DAF(AnomalyMethod):
                 parts.update({f"level{i + 1}": scoring_map([m], size) for i, m in enumerate(maps)})
             if rec.segmentation is not None:
                 parts["segmentation"] = rec.segmentation.float()
+        return parts
+
+    def compose(self, parts: dict[str, torch.Tensor], batch: dict) -> Prediction:
+        """The config's score map of the parts, smoothed, and its image score."""
+        with torch.autocast(batch["image"].device.type, enabled=False):
             which = self.resolved_score_map()
-            if which == "both":
-                combined = parts["discrepancy"] + self.config.lam * parts["segmentation"]
-            else:
-                combined = parts[which]
+            combined = parts["discrepancy"] + self.config.lam * parts["segmentation"] if which == "both" else parts[which]
             amap = gaussian_blur(combined, self.config.sigma)
         return Prediction(amap, self.image_score_rule(amap), parts)
 

@@ -221,13 +221,25 @@ class EfficientAD(AnomalyMethod):
         """The image score: the method's rule (the maximum) on the map."""
         return self.image_score_rule(amap)
 
+    COMPOSE_FIELDS = ("score_map", "map_weights", "sigma_orig_px")
+
     @torch.no_grad()
     def predict(self, batch: dict) -> Prediction:
         """Parts ``structural`` and ``logical``: each φ-map padded (unpadded grid), upsampled, then smoothed;
         the map is their weighted sum (``score_map``: one of them)."""
+        return self.compose(self.forward_parts(batch), batch)
+
+    @torch.no_grad()
+    def forward_parts(self, batch: dict) -> dict[str, torch.Tensor]:
+        """φ of every raw map at the teacher's grid (all of them: a variant may pick another)."""
         x = batch["image"]
         with torch.autocast(x.device.type, enabled=False):
-            phi = self.normalised_maps(x.float())
+            return self.normalised_maps(x.float())
+
+    def compose(self, phi: dict[str, torch.Tensor], batch: dict) -> Prediction:
+        """The config's parts of φ at the image size, their map and the image scores."""
+        x = batch["image"]
+        with torch.autocast(x.device.type, enabled=False):
             size, orig = tuple(x.shape[-2:]), batch.get("orig_size")
             parts = {p: to_image(phi[k], size, self.padded, self.config.sigma_orig_px, orig)
                      for p, k in self.part_maps().items()}

@@ -81,6 +81,8 @@ class MHKD(EfficientAD):
         c = self.config
         self.student = MultiTaskStudent(image_size, c.out_channels, c.width, c.dropout, c.sencoder2)
 
+    COMPOSE_FIELDS = EfficientAD.COMPOSE_FIELDS + ("score_rule", "logical_map")  # φ holds every map
+
     def map_names(self) -> tuple[str, ...]:
         return ("structural", "logical_self", "logical_teacher")
 
