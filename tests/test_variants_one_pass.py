@@ -100,12 +100,12 @@ def test_rd_variants_that_change_the_forward_are_predicted_alone(mrkd):
     batch = {"image": torch.randn(2, 3, 64, 64, generator=g), "path": ["test/a/000.png", "test/a/001.png"]}
     variants = {"own": {"eval_variants": False}, "SM2": {"score_levels": (1,)},
                 "seed7": {"flm_seed": 7, "flm_passes": 2}}
-    out = mrkd.predict_variants(batch, variants)
-    assert list(out) == list(variants)
-    for name, overrides in variants.items():
-        with mrkd.override_config(**overrides):
-            ref = mrkd.predict(batch)
-        assert torch.equal(out[name].maps, ref.maps) and torch.equal(out[name].scores, ref.scores), name
+    assert_predict_variants_match(mrkd, batch, variants)
+
+
+def assert_predict_variants_match(model, batch, variants):
+    """``predict_variants`` == one ``predict`` per variant under its overrides, in the variants' order."""
+    assert_predict_variants_match(model, batch, variants)
         assert all(torch.equal(out[name].parts[k], ref.parts[k]) for k in ref.parts), name
 
 
@@ -139,9 +139,4 @@ def test_variants_outside_the_compose_fields_are_predicted_alone(tmp_path):
     g = torch.Generator().manual_seed(1)
     batch = {"image": torch.randn(2, 3, 64, 64, generator=g)}
     variants = {"seg": {"score_map": "segmentation"}, "other": {"eval_variants": False}}
-    out = model.predict_variants(batch, variants)
-    assert list(out) == list(variants)
-    for name, overrides in variants.items():
-        with model.override_config(**overrides):
-            ref = model.predict(batch)
-        assert torch.equal(out[name].maps, ref.maps) and torch.equal(out[name].scores, ref.scores), name
+    assert_predict_variants_match(model, batch, variants)
