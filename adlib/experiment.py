@@ -79,13 +79,13 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                        root, train, test, image_size: int, epochs: int | None = None, steps: int | None = None,
                        batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
                        total_s: float | None = None, variants: dict | None = None,
-                       final_metrics: dict | None = None) -> dict:
+                       final_metrics: dict | None = None, mechanics: dict | None = None) -> dict:
     """The results dict of a trained and evaluated method (what notebooks and batch runs write);
     ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``; a method's
     ``calibration_record`` (EfficientAD / MHKD: the held-out set and quantiles of its map normalisation)
     to ``extra["calibration"]``. With checkpoint selection,
     ``extra`` also keeps ``val_history`` and ``final_metrics`` (the last step's model, when another was
-    selected: :func:`evaluate_final`)."""
+    selected: :func:`evaluate_final`); ``mechanics`` (the method's :meth:`mechanics_check`) to ``extra["mechanics"]``."""
     protocol = protocol_from(fit_res, ev, image_size=image_size, mask_interpolation=mask_interpolation,
                              epochs=epochs, steps=steps, batch_size=batch_size)
     timings = timings_from(fit_res, ev, **({"total_s": total_s} if total_s is not None else {}))
@@ -99,6 +99,7 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                                    if getattr(model, "calibration_record", None) else {}),
                                 **({"val_history": fit_res.val_history} if fit_res.val_history else {}),
                                 **({"final_metrics": final_metrics} if final_metrics is not None else {}),
+                                **({"mechanics": mechanics} if mechanics else {}),
                                 "image_scores": image_scores_record(ev)})
 
 
@@ -114,8 +115,8 @@ def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, data
                       root, train, image_size: int, epochs: int | None = None, steps: int | None = None,
                       batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
                       total_s: float | None = None, variants: dict | None = None, eval_kwargs: dict | None = None,
-                      output_dir=None, tag: str | None = None, final_metrics: dict | None = None
-                      ) -> tuple[dict, Path | None]:
+                      output_dir=None, tag: str | None = None, final_metrics: dict | None = None,
+                      mechanics: dict | None = None) -> tuple[dict, Path | None]:
     """What ends every cell, in a notebook or in :func:`run_experiment`: the evaluation variants of
     the trained model (:func:`evaluate_variants`, unless ``variants`` are given), the results dict
     (:func:`experiment_results`) and, with ``output_dir``, its file at :func:`results_path`.
@@ -125,7 +126,7 @@ def finish_experiment(paper: str, method: str, model, fit_res, ev, *, test, data
     results = experiment_results(paper, method, model, fit_res, ev, dataset=dataset, category=category, seed=seed,
                                  root=root, train=train, test=test, image_size=image_size, epochs=epochs, steps=steps,
                                  batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
-                                 total_s=total_s, variants=variants, final_metrics=final_metrics)
+                                 total_s=total_s, variants=variants, final_metrics=final_metrics, mechanics=mechanics)
     path = None
     if output_dir is not None:
         path = write_results(results, results_path(output_dir, paper, dataset, category, tag or method, seed))
@@ -223,9 +224,10 @@ def run_experiment(method: str, config: dict, *, paper: str, dataset: str, categ
     ev = evaluate_method(model, test, progress=progress, variants=variant_overrides, **eval_kw)
     variants = variants_record(ev, variant_overrides)
     final_metrics = evaluate_final(model, fit_res, test, **eval_kw)
+    mechanics = model.mechanics_check(test, category=category, seed=seed)
     results, _ = finish_experiment(paper, method, model, fit_res, ev, test=test, dataset=dataset, category=category,
                                    seed=seed, root=root, train=train, image_size=image_size, epochs=epochs, steps=steps,
                                    batch_size=batch_size, mask_interpolation=mask_interpolation, config=config,
                                    total_s=round(time.perf_counter() - t0, 3), variants=variants,
-                                   output_dir=output_dir, tag=tag, final_metrics=final_metrics)
+                                   output_dir=output_dir, tag=tag, final_metrics=final_metrics, mechanics=mechanics)
     return (results, (model, fit_res, ev)) if return_objects else results

@@ -82,10 +82,13 @@ def _git(*args, cwd=REPO) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _env(side: Path, threads: int, **more) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(side), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           **more}
-    env.pop("ADLIB_THREADS", None)
+def _env(side: Path, threads: int | None, **more) -> dict:
+    """The side's code first on the path; ``threads`` None: the thread variables removed (adlib's own choice)."""
+    env = {**os.environ, "PYTHONPATH": str(side), **more}
+    for k in ("ADLIB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(k, None)
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     return env
 
 
@@ -126,8 +129,9 @@ def _timed(cmd, side: Path, threads: int, **env) -> float:
     return time.perf_counter() - t
 
 
-def main_job(side: Path, threads: int, work: Path) -> dict:
-    """The README's main job on ``side`` from an empty data root, by phase (seconds)."""
+def main_job(side: Path, threads: int | None, work: Path, cells: bool = False) -> dict:
+    """The README's main job on ``side`` from an empty data root, by phase (seconds); ``cells``: also
+    each training's record (results path under the runs folder, method, image AUROC, train seconds)."""
     data, runs = work / "data", work / "runs"
     for d in (data, runs):
         shutil.rmtree(d, ignore_errors=True)
@@ -136,8 +140,10 @@ def main_job(side: Path, threads: int, work: Path) -> dict:
     out["reproduce_all_s"] = _timed([*cli, "reproduce", "--all", "--out", str(runs), "--no-progress"], side, threads,
                                     ADLIB_DATA=str(data))
     sums = {"trainings_s": 0.0, "evaluations_s": 0.0, "variants_s": 0.0, "n_trainings": 0}
-    for f in runs.rglob("results.json"):
-        t = json.loads(f.read_text())["timings"]
+    records = []
+    for f in sorted(runs.rglob("results.json")):
+        res = json.loads(f.read_text())
+        t = res["timings"]
         ev = t.get("eval_predict_s", 0.0) + t.get("eval_metrics_s", 0.0)
         sums["trainings_s"] += t.get("train_s", 0.0)
         sums["evaluations_s"] += ev
@@ -145,9 +151,15 @@ def main_job(side: Path, threads: int, work: Path) -> dict:
         sums["variants_s"] += t["variants_s"] if "variants_s" in t else max(0.0, t.get("total_s", 0.0)
                                                                              - t.get("train_s", 0.0) - ev)
         sums["n_trainings"] += 1
+        records.append({"path": f.relative_to(runs).as_posix(), "method": res["method"],
+                        "image_auroc": res["metrics"].get("image_auroc", {}).get("value"),
+                        "train_s": t.get("train_s"), "torch_threads": res["env"].get("torch_threads"),
+                        "weights": f"{res['weights'].get('name')} ({res['weights'].get('source')})"})
     out.update(sums)
     out["report_s"] = _timed([*cli, "report", "rd_variance_loss", "mrkd", "daf", "dm_grd", "mhkd", "--runs", str(runs),
                               "--out", str(work / "report")], side, threads)
+    if cells:
+        out["cells"] = records
     return out
 
 

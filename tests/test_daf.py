@@ -404,3 +404,27 @@ def test_short_training_learns_the_synthetic_masks():
     pred = m.eval().predict({"image": b["aug_image"]})
     seg, disc = (pixel_auroc(pred.parts[k][:, 0], mask[:, 0]).value for k in ("segmentation", "discrepancy"))
     assert seg > 0.9 and disc > 0.75, (seg, disc)
+
+
+def test_mechanics_check_is_the_maps_on_fixed_synthetic_anomalies(mvtec_root):
+    """extra.mechanics: M_S / M̄ pixel AUROC on the training strategy drawn on the normal test images."""
+    from adlib.data.mvtec import MVTecAD
+    from adlib.metrics.ranking import pixel_auroc
+    from adlib.methods.daf.model import synthesis_strategy
+    from adlib.synthesis import synthetic_test_set
+
+    torch.manual_seed(0)
+    m = build("daf", backbone="efficientnet_lite0", weights="random", texture_source="procedural").eval()
+    test = MVTecAD(mvtec_root, "widget", "test", image_size=32, normalize=m.input_spec)
+    rec = m.mechanics_check(test, category="widget", seed=3)
+    x, y = synthetic_test_set(test, synthesis_strategy(m.config, "widget"), draws=2, seed=3)
+    normals = int((np.asarray(test.labels) == 0).sum())
+    assert rec["n_images"] == len(x) == 2 * normals and rec["strategy"] == "dra"
+    parts = m.predict({"image": x}).parts
+    assert rec["segmentation_pixel_auroc"] == pytest.approx(pixel_auroc(parts["segmentation"][:, 0], y[:, 0]).value)
+    assert rec["discrepancy_pixel_auroc"] == pytest.approx(pixel_auroc(parts["discrepancy"][:, 0], y[:, 0]).value)
+    assert rec["discrepancy_inside_synthetic"] == pytest.approx(float(parts["discrepancy"][:, 0][y[:, 0] > 0.5].mean()))
+    again = m.mechanics_check(test, category="widget", seed=3)
+    assert again == rec  # fixed draws
+    assert m.mechanics_check(test, category="widget", seed=4)["segmentation_pixel_auroc"] != rec["segmentation_pixel_auroc"]
+    assert build("rd", backbone="efficientnet_lite0", weights="random").mechanics_check(test) is None

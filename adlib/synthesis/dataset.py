@@ -89,3 +89,26 @@ class SyntheticAnomalies(Dataset):
         sample["aug_mask"] = torch.from_numpy(label > 0).float()[None]
         sample["augmented"] = augmented
         return sample
+
+
+def synthetic_test_set(dataset, synthesize: Synthesizer, *, indices=None, draws: int = 1, seed: int = 0,
+                       salt: int = 1000, needs_source: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed set of synthetic anomalies for checking a trained model: ``synthesize`` drawn ``draws``
+    times on each of ``dataset``'s normal images (``indices``; default: every label-0 image), with RNG
+    seeds ``(seed, salt, index, draw)`` and, when the strategy needs one, the next normal image as its
+    source. Returns the model inputs (normalised like the dataset) N×C×H×W and the labels N×1×H×W."""
+    if indices is None:
+        indices = [i for i, lab in enumerate(dataset.labels) if int(lab) == 0]
+    indices = list(indices)
+    if not indices:
+        raise ValueError(f"{getattr(dataset, 'name', 'the dataset')} has no normal images to draw anomalies on")
+    needs_source = getattr(synthesize, "needs_source", False) if needs_source is None else needs_source
+    xs, ys = [], []
+    for j, i in enumerate(indices):
+        dest = dataset.load_raw(i)[0].permute(1, 2, 0).numpy()
+        src = dataset.load_raw(indices[(j + 1) % len(indices)])[0].permute(1, 2, 0).numpy() if needs_source else None
+        for d in range(draws):
+            img, lab = synthesize(dest, src, np.random.default_rng([seed, salt, i, d]))
+            xs.append(to_float_image(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1), dataset.normalize))
+            ys.append(torch.from_numpy(np.asarray(lab) > 0).float()[None])
+    return torch.stack(xs), torch.stack(ys)
