@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adlib.reference import load_reference
-from adlib.reproduce import expand, load_config
+from adlib.reproduce import expand, load_config, profile_names
 from adlib.reproduce.report import reference_setting
 from adlib.reproduce.schema import config_dir
 
@@ -77,10 +77,12 @@ def test_profiles_follow_the_recipe():
     assert cell.run["batch_size"] == 8 and cell.run["aupro_mode"] == "daf_legacy"
     dagm = expand(load_config(ROOT / "table4.yaml"), "full")
     assert {c.run["dataset"] for c in dagm} == {"dagm"} and len({c.run["category"] for c in dagm}) == 10
-    for profile, (size, epochs) in {"small": (128, 16), "quick": (64, 3), "quick_mtd": (64, 2), "gpu": (256, 60)}.items():
+    for profile, (size, epochs) in {"small": (128, 16), "quick": (64, 12), "gpu": (256, 60)}.items():
         c = expand(load_config(ROOT / "table5.yaml"), profile)[0]
         assert (c.run["image_size"], c.run["epochs"], c.run["batch_size"]) == (size, epochs, 8), profile
         assert c.config["backbone"] == "efficientnet_lite0" and c.config["texture_source"] == "procedural"
+        assert c.config.get("lr") == (0.002 if profile == "quick" else None), profile  # quick: notebook 03's CPU lr
+    assert not any("quick_mtd" in profile_names(load_config(f)) for f in ROOT.glob("*.yaml"))  # no DAF MTD smoke
 
 
 def test_batch_runs_of_notebook_03_train_only_the_configured_model_at_the_methods_lr(tmp_path):
