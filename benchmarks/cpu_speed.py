@@ -13,7 +13,8 @@ time). Figures:
 
 - **throughput** of every registered method (its quick-profile configuration, EfficientNet-Lite0
   teacher) at each size: training images/s (``adlib.engine.fit``: data, synthesis, forward, backward,
-  step) and inference images/s (``adlib.engine.evaluate_method`` without metrics), on synthetic weave /
+  step), inference images/s (``adlib.engine.evaluate_method`` without metrics) and the seconds its
+  evaluation variants take (``adlib.experiment.evaluate_variants``, metrics included), on synthetic weave /
   tray data decoded in memory, after a one-step warm-up, in a fresh process per side and repeat;
 - with ``--main-job``, **the README's main job** from an empty data root: data preparation
   (``adlib data prepare``), ``adlib reproduce --all`` (wall), its trainings / evaluations / variants
@@ -50,6 +51,7 @@ def _worker(spec: dict) -> dict:
     import adlib
     from adlib.data.catalog import open_dataset
     from adlib.engine import evaluate_method, fit
+    from adlib.experiment import evaluate_variants
     from adlib.methods import build
 
     torch.set_num_threads(spec["threads"])
@@ -71,9 +73,13 @@ def _worker(spec: dict) -> dict:
         train_s = time.perf_counter() - t
         evaluate_method(model, test, batch_size=16, device="cpu", progress=False, compute_metrics=False)  # warm-up
         ev = evaluate_method(model, test, batch_size=16, device="cpu", progress=False, compute_metrics=False)
+        t = time.perf_counter()
+        evaluate_variants(model, test, batch_size=16, device="cpu")  # the model's evaluation variants, with metrics
+        variants_s = time.perf_counter() - t
         out.append({**{k: cell[k] for k in ("method", "size")}, "weights": model.weights_info(),
                     "train_images_per_s": spec["steps"] * spec["batch"] / train_s,
-                    "infer_images_per_s": len(test) / ev.timings["predict_s"]})
+                    "infer_images_per_s": len(test) / ev.timings["predict_s"],
+                    "variants": len(model.evaluation_variants()), "variants_s": variants_s})
     return {"cells": out, "torch_threads": torch.get_num_threads()}
 
 
@@ -177,14 +183,16 @@ def write_markdown(rec: dict, path: Path) -> None:
              f"{rec['threads']}, Python {rec['machine']['python']}, torch {rec['machine']['torch']}. Head "
              f"{rec['head']['commit'][:10]}{' + uncommitted changes' if rec['head']['dirty'] else ''}. "
              f"Each figure: median over {rec['repeats']} alternating base/head runs; ratio = head / base "
-             "per pair (median, min–max). Command: `" + rec["command"] + "`.", "",
+             "per pair (median, min–max; images/s: > 1 is faster, seconds: < 1 is faster). Command: `" + rec["command"] + "`.", "",
              f"Weights: {rec['weights']}. Data: adlib's synthetic categories (seed 0), decoded in memory.", "",
-             "| method | px | train img/s base | head | ratio | infer img/s base | head | ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| method | px | train img/s base | head | ratio | infer img/s base | head | ratio | variants | "
+             "their evaluation s base | head | ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rec["throughput"]:
-        t, i = r["train_images_per_s"], r["infer_images_per_s"]
+        t, i, v = r["train_images_per_s"], r["infer_images_per_s"], r["variants_s"]
         lines.append(f"| {r['method']} | {r['size']} | {t['base']:.1f} | {t['head']:.1f} | {_fmt(t)} | "
-                     f"{i['base']:.1f} | {i['head']:.1f} | {_fmt(i)} |")
+                     f"{i['base']:.1f} | {i['head']:.1f} | {_fmt(i)} | {r['variants']} | "
+                     + (f"{v['base']:.2f} | {v['head']:.2f} | {_fmt(v)} |" if r["variants"] else "– | – | – |"))
     if rec.get("main_job"):
         lines += ["", "Main job (README), seconds (ratio < 1: head faster):", "", "| phase | base | head | ratio |",
                   "|---|---|---|---|"]
@@ -242,9 +250,10 @@ def main(argv=None) -> int:
         throughput = []
         for k, cell in enumerate(cells):
             row = {"method": cell["method"], "size": cell["size"], "config": cell["config"]}
-            for fig in ("train_images_per_s", "infer_images_per_s"):
+            for fig in ("train_images_per_s", "infer_images_per_s", "variants_s"):
                 row[fig] = _ratio_rows([(b["cells"][k][fig], h["cells"][k][fig])
-                                        for b, h in zip(runs["base"], runs["head"])], True)
+                                        for b, h in zip(runs["base"], runs["head"])], fig != "variants_s")
+            row["variants"] = runs["head"][0]["cells"][k]["variants"]
             throughput.append(row)
         main = ({ph: _ratio_rows([(b[ph], h[ph]) for b, h in zip(jobs["base"], jobs["head"])], False)
                  for ph in MAIN_JOB_PHASES} if a.main_job else None)

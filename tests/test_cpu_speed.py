@@ -41,6 +41,7 @@ def test_smoke_run_writes_ratios_against_the_base_commit(tmp_path):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert rec["base"]["commit"] == head and rec["torch_threads_recorded"] == rec["threads"] == 1
     (row,) = rec["throughput"]
+    assert row["variants"] == 0 and row["variants_s"]["n"] == 1  # rd has no evaluation variants; timed anyway
     for fig in ("train_images_per_s", "infer_images_per_s"):
         assert row[fig]["base"] > 0 and row[fig]["head"] > 0 and row[fig]["ratio"] == pytest.approx(
             row[fig]["head"] / row[fig]["base"])
