@@ -476,3 +476,23 @@ def test_fit_sets_the_thread_count_once_per_process(monkeypatch):
     finally:
         torch.set_num_threads(before)
         env_mod._threads_source = source
+
+
+def test_thread_count_changes_only_float_rounding():
+    """Issue 22: the deliberate thread count (1 on a 2-core machine, was torch's 2) moves results by rounding only."""
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            g = torch.Generator().manual_seed(0)
+            data = [{"image": torch.rand(3, 32, 32, generator=g), "label": 0} for _ in range(8)]
+            model = TinyKD()
+            res = fit(model, data, steps=20, batch_size=4, device="cpu", progress=False, seed=0)
+            with torch.no_grad():
+                maps, _ = model.eval().predict({"image": torch.stack([d["image"] for d in data])})
+            out[n] = (res.history["loss"], maps)
+    finally:
+        torch.set_num_threads(before)
+    assert out[1][0] == pytest.approx(out[2][0], rel=1e-4)
+    torch.testing.assert_close(out[1][1], out[2][1], rtol=1e-4, atol=1e-6)
