@@ -95,7 +95,7 @@ def test_mrkd_teacher_runs_once_per_batch_for_all_variants(root, mrkd):
 
 
 def test_rd_variants_that_change_the_forward_are_predicted_alone(mrkd):
-    """A variant overriding a field outside VARIANT_FIELDS gets its own ``predict``; order is kept."""
+    """A variant overriding a field outside COMPOSE_FIELDS gets its own ``predict``; order is kept."""
     g = torch.Generator().manual_seed(1)
     batch = {"image": torch.randn(2, 3, 64, 64, generator=g), "path": ["test/a/000.png", "test/a/001.png"]}
     variants = {"own": {"eval_variants": False}, "SM2": {"score_levels": (1,)},

@@ -201,7 +201,7 @@ class AnomalyMethod(nn.Module):
         """``{name: Prediction}`` of one batch under each variant's config overrides, as
         ``predict`` would give it under :meth:`override_config`. Variants that override only
         :attr:`COMPOSE_FIELDS` share one :meth:`forward_parts`, each composed under its config; the
-        others run ``predict`` each (RD overrides this to share its teacher and decoder passes)."""
+        others run ``predict`` each (RD's parts: its teacher / decoder forward and the test passes' maps)."""
         shared = {n: ov for n, ov in variants.items() if self.COMPOSE_FIELDS and set(ov) <= set(self.COMPOSE_FIELDS)}
         out = {}
         for name, overrides in variants.items():

@@ -81,7 +81,7 @@ class MRKD(ReverseDistillation):
 
     # the FLM test settings change only the passes after the decoder: variants share the teacher and decoder
     PASS_FIELDS = ("flm_seed", "flm_ratio", "flm_at_test")
-    VARIANT_FIELDS = ReverseDistillation.VARIANT_FIELDS + PASS_FIELDS + ("flm_passes",)
+    COMPOSE_FIELDS = ReverseDistillation.COMPOSE_FIELDS + PASS_FIELDS + ("flm_passes",)
 
     def __init__(self, config: MRKDConfig | None = None):
         config = config or MRKDConfig()

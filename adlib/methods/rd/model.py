@@ -217,7 +217,7 @@ class ReverseDistillation(AnomalyMethod):
         return terms
 
     # config fields a variant may override and still share its batch's forward (RD: the map's fusion and score)
-    VARIANT_FIELDS: tuple[str, ...] = ("score_levels", "fusion", "sigma", "score_topk")
+    COMPOSE_FIELDS = ("score_levels", "fusion", "sigma", "score_topk")
     # the fields each test pass's student features depend on (besides the pass index; MRKD: its FLM masks)
     PASS_FIELDS: tuple[str, ...] = ()
 
@@ -271,18 +271,16 @@ class ReverseDistillation(AnomalyMethod):
         return self._prediction(*self.forward_maps(batch))
 
     @torch.no_grad()
-    def predict_variants(self, batch: dict, variants: dict[str, dict]) -> dict[str, Prediction]:
-        """One teacher / bottleneck / decoder forward for every variant that overrides only
-        :attr:`VARIANT_FIELDS`; each distinct test pass (:attr:`PASS_FIELDS`, pass index) transformed
-        and turned into per-level maps once, then fused per variant. Other variants: ``predict`` each."""
-        shared = {n: ov for n, ov in variants.items() if set(ov) <= set(self.VARIANT_FIELDS)}
-        out = super().predict_variants(batch, {n: ov for n, ov in variants.items() if n not in shared})
-        if shared:
-            rec, cache = self._test_forward(batch), {}
-            for name, overrides in shared.items():
-                with self.override_config(**overrides):
-                    out[name] = self._prediction(*self._maps_of_passes(rec, batch, cache))
-        return {n: out[n] for n in variants}
+    def forward_parts(self, batch: dict) -> tuple[RDForward, dict]:
+        """The teacher / bottleneck / decoder forward of the batch and a cache of its test passes' per-level
+        maps: variants that override only :attr:`COMPOSE_FIELDS` share both (each distinct pass —
+        :attr:`PASS_FIELDS`, pass index — transformed and turned into per-level maps once)."""
+        return self._test_forward(batch), {}
+
+    def compose(self, parts: tuple[RDForward, dict], batch: dict) -> Prediction:
+        """The current config's fused map, image score and per-level parts from :meth:`forward_parts`."""
+        rec, cache = parts
+        return self._prediction(*self._maps_of_passes(rec, batch, cache))
 
     def configure_optimizer(self, total_steps: int | None = None, steps_per_epoch: int | None = None):
         """Adam over everything but the frozen teacher (OCBE, decoder and any module a subclass adds)."""
