@@ -309,17 +309,17 @@ class DAF(AnomalyMethod):
                 return {k: torch.cat([o[k].float().cpu() for o in outs]) for k in outs[0]}
 
             syn = parts_of(x)
-            clean = parts_of(torch.stack([test[i]["image"] for i in range(len(test)) if int(test.labels[i]) == 0]))
+            inside = y[:, 0] > 0.5
+            out = {"strategy": self.config.synthesis, "n_images": len(x), "draws_per_normal_image": 2, "seed": seed}
+            for k in ("segmentation", "discrepancy"):
+                if k in syn and inside.any() and not inside.all():
+                    out[f"{k}_pixel_auroc"] = pixel_auroc(syn[k][:, 0], y[:, 0]).value
+            if "discrepancy" in syn and inside.any():  # the clean normal images only when there is M̄ to compare
+                normals = torch.stack([test[i]["image"] for i in range(len(test)) if int(test.labels[i]) == 0])
+                out["discrepancy_inside_synthetic"] = float(syn["discrepancy"][:, 0][inside].mean())
+                out["discrepancy_clean_images"] = float(parts_of(normals)["discrepancy"].mean())
         finally:
             self.train(was)
-        inside = y[:, 0] > 0.5
-        out = {"strategy": self.config.synthesis, "n_images": len(x), "draws_per_normal_image": 2, "seed": seed}
-        for k in ("segmentation", "discrepancy"):
-            if k in syn and inside.any() and not inside.all():
-                out[f"{k}_pixel_auroc"] = pixel_auroc(syn[k][:, 0], y[:, 0]).value
-        if "discrepancy" in syn and inside.any():
-            out["discrepancy_inside_synthetic"] = float(syn["discrepancy"][:, 0][inside].mean())
-            out["discrepancy_clean_images"] = float(clean["discrepancy"].mean())
         return out
 
     def evaluation_variants(self) -> dict[str, dict]:
