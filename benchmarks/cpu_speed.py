@@ -98,12 +98,17 @@ def _env(side: Path, threads: int | None, **more) -> dict:
     return env
 
 
-def _run_worker(side: Path, spec: dict, threads: int) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE), "--worker", json.dumps({**spec, "side_root": str(side)})],
-                          cwd=side, env=_env(side, threads), capture_output=True, text=True)
+def _run(cmd, side: Path, threads: int | None, **env) -> str:
+    """Run ``cmd`` on ``side``'s code (:func:`_env`); its stdout, or an error with the end of its stderr."""
+    proc = subprocess.run(cmd, cwd=side, env=_env(side, threads, **env), capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"worker on {side.name} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{' '.join(map(str, cmd))[:200]} failed on {side.name}:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def _run_worker(side: Path, spec: dict, threads: int) -> dict:
+    out = _run([sys.executable, str(HERE), "--worker", json.dumps({**spec, "side_root": str(side)})], side, threads)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def quick_cells(methods, sizes) -> list[dict]:
@@ -127,11 +132,9 @@ def quick_cells(methods, sizes) -> list[dict]:
     return [{"method": m, "config": found[m][0], "category": found[m][1], "size": s} for m in names for s in sizes]
 
 
-def _timed(cmd, side: Path, threads: int, **env) -> float:
+def _timed(cmd, side: Path, threads: int | None, **env) -> float:
     t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=side, env=_env(side, threads, **env), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} failed on {side.name}:\n{proc.stderr[-3000:]}")
+    _run(cmd, side, threads, **env)
     return time.perf_counter() - t
 
 

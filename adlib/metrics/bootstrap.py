@@ -144,6 +144,12 @@ class Comparison:
                 f"[{100 * self.low:+.1f}, {100 * self.high:+.1f}] points — {tail}")
 
 
+def _interval(values, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap values."""
+    q = (1 - level) / 2
+    return float(np.quantile(values, q)), float(np.quantile(values, 1 - q))
+
+
 def _n_images(maps) -> int | None:
     return None if maps is None else int(torch.as_tensor(maps).shape[0])
 
@@ -152,26 +158,24 @@ def bootstrap_metric(scores=None, labels=None, *, metric: str = "image_auroc", m
                      n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
     """The metric of one model with a percentile interval over ``n_boot`` redraws of the test images
     (pixel metrics: ``labels=None`` resamples all images as one group, e.g. synthetic anomalies only)."""
-    y = _labels(labels, metric, _n_images(maps))
-    vals = _metric_values(metric, scores, y, maps, masks, _draws(y, n_boot, seed, _n_images(maps)))
-    q = (1 - level) / 2
-    return Interval(metric, _full(metric, scores, y, maps, masks), float(np.quantile(vals, q)),
-                    float(np.quantile(vals, 1 - q)), level, n_boot)
+    n = _n_images(maps)
+    y = _labels(labels, metric, n)
+    vals = _metric_values(metric, scores, y, maps, masks, _draws(y, n_boot, seed, n))
+    return Interval(metric, _full(metric, scores, y, maps, masks), *_interval(vals, level), level, n_boot)
 
 
 def paired_bootstrap(a: dict, b: dict, labels, *, names: tuple[str, str] = ("A", "B"), metric: str = "image_auroc",
                      masks=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Comparison:
     """A − B on the same redraws. ``a`` / ``b``: ``{"scores": ...}`` for image metrics, ``{"maps": ...}``
     for pixel metrics (an :class:`~adlib.engine.EvalResult`'s ``scores`` / ``maps``)."""
-    y = _labels(labels, metric, _n_images(a.get("maps")))
-    draws = _draws(y, n_boot, seed, _n_images(a.get("maps")))
+    n = _n_images(a.get("maps"))
+    y = _labels(labels, metric, n)
+    draws = _draws(y, n_boot, seed, n)
     diffs = (_metric_values(metric, a.get("scores"), y, a.get("maps"), masks, draws)
              - _metric_values(metric, b.get("scores"), y, b.get("maps"), masks, draws))
-    q = (1 - level) / 2
     va = _full(metric, a.get("scores"), y, a.get("maps"), masks)
     vb = _full(metric, b.get("scores"), y, b.get("maps"), masks)
-    return Comparison(metric, tuple(names), va, vb, float(np.quantile(diffs, q)), float(np.quantile(diffs, 1 - q)),
-                      level, n_boot)
+    return Comparison(metric, tuple(names), va, vb, *_interval(diffs, level), level, n_boot)
 
 
 def compare_evaluations(ev_a, ev_b, labels, *, names: tuple[str, str] = ("A", "B"), masks=None,
@@ -196,8 +200,7 @@ def mean_interval(values, *, n_boot: int = 2000, level: float = 0.95, seed: int 
     if v.size == 0:
         raise ValueError("mean_interval needs at least one value")
     boot = np.random.default_rng(seed).choice(v, size=(n_boot, v.size)).mean(1)
-    q = (1 - level) / 2
-    return Interval(name, float(v.mean()), float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q)), level, n_boot)
+    return Interval(name, float(v.mean()), *_interval(boot, level), level, n_boot)
 
 
 def paired_bootstrap_groups(stat_a, stat_b, groups: dict, *, names: tuple[str, str] = ("A", "B"), n_boot: int = 1000,
@@ -215,6 +218,5 @@ def paired_bootstrap_groups(stat_a, stat_b, groups: dict, *, names: tuple[str, s
         a, b = stat_a(draw), stat_b(draw)
         for k in diffs:
             diffs[k].append(a[k] - b[k])
-    q = (1 - level) / 2
-    return {k: Comparison(k, tuple(names), full_a[k], full_b[k], float(np.quantile(diffs[k], q)),
-                          float(np.quantile(diffs[k], 1 - q)), level, n_boot) for k in full_a}
+    return {k: Comparison(k, tuple(names), full_a[k], full_b[k], *_interval(diffs[k], level), level, n_boot)
+            for k in full_a}

@@ -41,10 +41,6 @@ def _init_worker(threads: int) -> None:
     _WORKER_STORE.__enter__()
 
 
-def _work(cell, output_dir) -> str:
-    return _run_cell(cell, output_dir)
-
-
 def _size_key(cell) -> tuple:
     """Largest first: real data before synthetic, then larger images and longer schedules."""
     run = cell.run
@@ -80,7 +76,7 @@ def run_tables(tables: list[tuple[dict, str]], output_dir, workers: int, threads
                         ran[rec["path"]] = st
                         continue
                     bar.start(cell_label(cell))
-                    running[pool.submit(_work, cell, output_dir)] = (cell, rec, lock)
+                    running[pool.submit(_run_cell, cell, output_dir)] = (cell, rec, lock)
                 if not running:
                     continue
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
