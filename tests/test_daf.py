@@ -424,7 +424,31 @@ def test_mechanics_check_is_the_maps_on_fixed_synthetic_anomalies(mvtec_root):
     assert rec["segmentation_pixel_auroc"] == pytest.approx(pixel_auroc(parts["segmentation"][:, 0], y[:, 0]).value)
     assert rec["discrepancy_pixel_auroc"] == pytest.approx(pixel_auroc(parts["discrepancy"][:, 0], y[:, 0]).value)
     assert rec["discrepancy_inside_synthetic"] == pytest.approx(float(parts["discrepancy"][:, 0][y[:, 0] > 0.5].mean()))
+    assert rec["label_vs_change_pixel_auroc"] > 0.95 and rec["median_change_inside_grey"] > 2, rec  # DRA: visible
     again = m.mechanics_check(test, category="widget", seed=3)
     assert again == rec  # fixed draws
     assert m.mechanics_check(test, category="widget", seed=4)["segmentation_pixel_auroc"] != rec["segmentation_pixel_auroc"]
     assert build("rd", backbone="efficientnet_lite0", weights="random").mechanics_check(test) is None
+
+
+def test_synthetic_test_set_change_shows_when_labels_miss_the_change(mvtec_root):
+    """``with_change``: |synthetic − clean| per pixel; its AUROC against the labels is near 1 when they
+    agree and falls to chance when a synthesiser returns its label flipped (the misalignment to catch)."""
+    from adlib.data.mvtec import MVTecAD
+    from adlib.metrics.ranking import pixel_auroc
+    from adlib.synthesis import build_strategy, synthetic_test_set
+
+    test = MVTecAD(mvtec_root, "widget", "test", image_size=32)
+    dra = build_strategy("dra", texture_source="procedural")
+    x, y, change = synthetic_test_set(test, dra, draws=2, seed=1, with_change=True)
+    x2, y2 = synthetic_test_set(test, dra, draws=2, seed=1)
+    assert torch.equal(x, x2) and torch.equal(y, y2) and change.shape == y.shape and change.min() >= 0
+    assert pixel_auroc(change[:, 0], y[:, 0]).value > 0.95
+    assert float(change[y == 0].mean()) < 0.1 * float(change[y > 0].mean())
+
+    def flipped(dest, src, rng):
+        img, lab = dra(dest, src, rng)
+        return img, np.ascontiguousarray(np.asarray(lab)[::-1, ::-1])
+
+    _, yt, ct = synthetic_test_set(test, flipped, draws=2, seed=1, with_change=True)
+    assert pixel_auroc(ct[:, 0], yt[:, 0]).value < 0.75

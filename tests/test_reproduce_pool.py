@@ -5,13 +5,33 @@ from __future__ import annotations
 import pytest
 
 from adlib.reproduce import collect, run_grid
-from adlib.reproduce.pool import cpu_workers, run_tables
+from adlib.reproduce.pool import _size_key, cpu_workers, run_tables
 from test_reproduce_grid import CFG
 
 
 def test_cpu_workers():
     assert cpu_workers(1) == (1, 1) and cpu_workers(2) == (2, 1) and cpu_workers(4) == (4, 1)
     assert cpu_workers(8) == (4, 2) and cpu_workers(16) == (8, 2)
+
+
+def test_queue_order_puts_long_cells_first(tmp_path, monkeypatch):
+    """Real data first, then larger images, then more training images seen: a 120-step cell of batch 8
+    (960 images) starts before a 12-epoch cell on 40 images (480), whatever order the tables list them in."""
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("ADLIB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ADLIB_OFFLINE", "1")
+    from adlib.data.catalog import open_dataset
+
+    n = len(open_dataset("synthetic", "weave", "train"))
+    cell = lambda **run: SimpleNamespace(run={"dataset": "synthetic", "category": "weave", "batch_size": 8, **run})  # noqa: E731
+    short, steps, big = cell(image_size=64, epochs=12), cell(image_size=64, steps=120), cell(image_size=128, epochs=1)
+    real = SimpleNamespace(run={"dataset": "mvtec_ad", "category": "nowhere", "image_size": 64, "epochs": 1})
+    sizes: dict = {}
+    order = sorted([short, steps, big, real], key=lambda c: _size_key(c, sizes))
+    assert 12 * n < 120 * 8, n  # the synthetic categories have 40 training images
+    assert order == [real, big, steps, short]
+    assert sizes[("synthetic", "weave", "None")] == n and sizes[("mvtec_ad", "nowhere", "None")] == 0
 
 
 @pytest.mark.slow

@@ -41,11 +41,26 @@ def _init_worker(threads: int) -> None:
     _WORKER_STORE.__enter__()
 
 
-def _size_key(cell) -> tuple:
-    """Largest first: real data before synthetic, then larger images and longer schedules."""
+def _train_size(run: dict, sizes: dict) -> int:
+    """The number of training images of a cell's dataset (0 when it cannot be opened), once per category."""
+    key = (run.get("dataset"), run.get("category"), str(run.get("root")))
+    if key not in sizes:
+        try:
+            from adlib.data.catalog import open_dataset
+
+            sizes[key] = len(open_dataset(run["dataset"], run["category"], "train", root=run.get("root")))
+        except Exception:  # noqa: BLE001 - only an ordering hint: the cell itself reports the error
+            sizes[key] = 0
+    return sizes[key]
+
+
+def _size_key(cell, sizes: dict | None = None) -> tuple:
+    """Largest first: real data before synthetic, then larger images, then more training images seen
+    (epochs x training images, or steps x batch size), so that long cells do not start last."""
     run = cell.run
-    return (run.get("dataset") == "synthetic", -int(run.get("image_size") or 0),
-            -(run.get("epochs") or 0) * 100 - (run.get("steps") or 0))
+    sizes = {} if sizes is None else sizes
+    seen = (run.get("steps") or 0) * (run.get("batch_size") or 1) or (run.get("epochs") or 0) * _train_size(run, sizes)
+    return (run.get("dataset") == "synthetic", -int(run.get("image_size") or 0), -seen)
 
 
 def run_tables(tables: list[tuple[dict, str]], output_dir, workers: int, threads: int = 1,
@@ -60,7 +75,8 @@ def run_tables(tables: list[tuple[dict, str]], output_dir, workers: int, threads
         status, _, shared = plan_cells(cells, output_dir, todo)  # todo grows
         order = {str(c.results_path(output_dir)): k for k, c in reversed(list(enumerate(cells)))}
         plans.append((status, shared, [p for p in todo if p not in before], order))
-    queue = sorted(todo.values(), key=lambda item: _size_key(item[0]))
+    sizes: dict = {}
+    queue = sorted(todo.values(), key=lambda item: _size_key(item[0], sizes))
     bar = CellProgress(len(queue), "cells of every table", enabled=progress)
     ran: dict = {}
     ctx = multiprocessing.get_context("spawn")

@@ -92,18 +92,20 @@ class SyntheticAnomalies(Dataset):
 
 
 def synthetic_test_set(dataset, synthesize: Synthesizer, *, indices=None, draws: int = 1, seed: int = 0,
-                       salt: int = 1000, needs_source: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       salt: int = 1000, needs_source: bool | None = None, with_change: bool = False):
     """A fixed set of synthetic anomalies for checking a trained model: ``synthesize`` drawn ``draws``
     times on each of ``dataset``'s normal images (``indices``; default: every label-0 image), with RNG
     seeds ``(seed, salt, index, draw)`` and, when the strategy needs one, the next normal image as its
-    source. Returns the model inputs (normalised like the dataset) N×C×H×W and the labels N×1×H×W."""
+    source. Returns the model inputs (normalised like the dataset) N×C×H×W and the labels N×1×H×W;
+    ``with_change``: also what the synthesis changed, ``|synthetic − clean|`` averaged over the colour
+    channels in grey levels (0–255), N×1×H×W — the truth the labels should describe."""
     if indices is None:
         indices = [i for i, lab in enumerate(dataset.labels) if int(lab) == 0]
     indices = list(indices)
     if not indices:
         raise ValueError(f"{getattr(dataset, 'name', 'the dataset')} has no normal images to draw anomalies on")
     needs_source = getattr(synthesize, "needs_source", False) if needs_source is None else needs_source
-    xs, ys = [], []
+    xs, ys, cs = [], [], []
     for j, i in enumerate(indices):
         dest = dataset.load_raw(i)[0].permute(1, 2, 0).numpy()
         src = dataset.load_raw(indices[(j + 1) % len(indices)])[0].permute(1, 2, 0).numpy() if needs_source else None
@@ -111,4 +113,8 @@ def synthetic_test_set(dataset, synthesize: Synthesizer, *, indices=None, draws:
             img, lab = synthesize(dest, src, np.random.default_rng([seed, salt, i, d]))
             xs.append(to_float_image(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1), dataset.normalize))
             ys.append(torch.from_numpy(np.asarray(lab) > 0).float()[None])
-    return torch.stack(xs), torch.stack(ys)
+            if with_change:
+                change = np.abs(np.asarray(img, np.float32).reshape(dest.shape) - dest.astype(np.float32))
+                cs.append(torch.from_numpy(change.mean(-1))[None])
+    out = (torch.stack(xs), torch.stack(ys))
+    return (*out, torch.stack(cs)) if with_change else out

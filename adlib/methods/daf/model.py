@@ -295,11 +295,14 @@ class DAF(AnomalyMethod):
         """Spec §4(a), what shows the implementation works whatever the real data: the training strategy
         drawn twice on every normal test image (fixed seeds); pixel AUROC of M_S and of M̄ against the
         synthetic labels (expected after training: ≥ 0.95 and ≥ 0.8), and M̄ inside the synthetic regions
-        vs on the clean images (expected higher)."""
+        vs on the clean images (expected higher). Beside them, what tells a bug from a subtle strategy:
+        the pixel AUROC of what the synthesis changed (``|synthetic − clean|``) against its labels (near 1:
+        labels and images agree) and the median change inside the labels in grey levels."""
         from adlib.metrics import pixel_auroc
         from adlib.synthesis import synthetic_test_set
 
-        x, y = synthetic_test_set(test, synthesis_strategy(self.config, category), draws=2, seed=seed)
+        x, y, change = synthetic_test_set(test, synthesis_strategy(self.config, category), draws=2, seed=seed,
+                                          with_change=True)
         was = self.training
         self.eval()
         try:
@@ -311,6 +314,10 @@ class DAF(AnomalyMethod):
             syn = parts_of(x)
             inside = y[:, 0] > 0.5
             out = {"strategy": self.config.synthesis, "n_images": len(x), "draws_per_normal_image": 2, "seed": seed}
+            if inside.any():  # are the labels what changed, and how visible is it? (a low AUROC above: bug or subtlety)
+                if not inside.all():
+                    out["label_vs_change_pixel_auroc"] = pixel_auroc(change[:, 0], y[:, 0]).value
+                out["median_change_inside_grey"] = float(change[:, 0][inside].median())
             for k in ("segmentation", "discrepancy"):
                 if k in syn and inside.any() and not inside.all():
                     out[f"{k}_pixel_auroc"] = pixel_auroc(syn[k][:, 0], y[:, 0]).value
