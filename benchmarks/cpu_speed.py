@@ -249,7 +249,7 @@ def main(argv=None) -> int:
                 runs[side].append(_run_worker(root, spec, a.threads))
                 if a.main_job:
                     print(f"repeat {r + 1}/{a.repeats}: {side} main job", flush=True)
-                    jobs[side].append(main_job(root, a.threads, work / f"job_{side}"))
+                    jobs[side].append(main_job(root, None, work / f"job_{side}"))  # as a user runs it: no thread variable
         throughput = []
         for k, cell in enumerate(cells):
             row = {"method": cell["method"], "size": cell["size"], "config": cell["config"]}
