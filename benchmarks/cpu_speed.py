@@ -145,7 +145,12 @@ def main_job(side: Path, threads: int | None, work: Path, cells: bool = False) -
     for d in (data, runs):
         shutil.rmtree(d, ignore_errors=True)
     cli = [sys.executable, "-c", "import sys; from adlib.cli import main; sys.exit(main())"]
-    out = {"data_prepare_s": _timed([*cli, "data", "prepare", "--root", str(data), "--no-progress"], side, threads)}
+    from adlib.paths import shared_mtd_raw
+
+    raw = shared_mtd_raw()  # named explicitly: a base worktree in a temporary folder has no ../shared beside it
+    mtd = ["--mtd-src", str(raw)] if raw is not None else []
+    out = {"data_prepare_s": _timed([*cli, "data", "prepare", "--root", str(data), "--no-progress", *mtd], side,
+                                    threads)}
     out["reproduce_all_s"] = _timed([*cli, "reproduce", "--all", "--out", str(runs), "--no-progress"], side, threads,
                                     ADLIB_DATA=str(data))
     sums = {"trainings_s": 0.0, "evaluations_s": 0.0, "variants_s": 0.0, "n_trainings": 0}
