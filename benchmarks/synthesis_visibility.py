@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,10 +55,18 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     test = open_dataset(a.dataset, a.category, "test", image_size=a.image_size)
     rows = [visibility(test, s, a.category) for s in a.strategies]
-    rec = {"command": "python benchmarks/synthesis_visibility.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    from adlib.engine.env import cpu_model
+
+    args = list(argv if argv is not None else sys.argv[1:])
+    if "--out" in args:  # no machine path in the record
+        del args[args.index("--out"):args.index("--out") + 2]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    rec = {"command": " ".join(["python benchmarks/synthesis_visibility.py", *args]),
+           "commit": commit.stdout.strip() or None,
            "dataset": a.dataset, "category": a.category, "image_size": a.image_size, "split": "test (normal images)",
            "texture_source": "procedural", "seed": 0, "draws_per_image": 2,
-           "machine": {"python": platform.python_version(), "torch": torch.__version__}, "strategies": rows}
+           "machine": {"cpu_model": cpu_model(), "python": platform.python_version(), "torch": torch.__version__},
+           "strategies": rows}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "synthesis_visibility.json").write_text(json.dumps(rec, indent=1) + "\n")
