@@ -45,4 +45,5 @@ def test_reference_numbers_and_configs():
           for c in expand(load_config(config_dir() / "mhkd" / "table4.yaml"), "small")}
     assert t4[(True, "two")] == t1["mhkd"]  # the full model is Table I's training
     quick = expand(load_config(config_dir() / "mhkd" / "table1.yaml"), "quick")
-    assert {c.run["image_size"] for c in quick} == {64} and all(c.config == LITE for c in quick)
+    assert {c.run["image_size"] for c in quick} == {64} and {c.run["steps"] for c in quick} == {120}
+    assert all(c.config == {**LITE, "lr": 0.0005} for c in quick)  # the quick budget's stated lr (profiles.yaml)
