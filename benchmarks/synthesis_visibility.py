@@ -23,8 +23,7 @@ from pathlib import Path
 import torch
 
 from adlib.data.catalog import open_dataset
-from adlib.metrics import pixel_auroc
-from adlib.synthesis import STRATEGY_NAMES, build_strategy, strategy_options, synthetic_test_set
+from adlib.synthesis import STRATEGY_NAMES, build_strategy, change_vs_labels, strategy_options, synthetic_test_set
 
 
 DAF_STRATEGIES = ("dra", "nsa_b", "simple_texture", "simple_shape", "simple_texture_shape")
@@ -34,14 +33,7 @@ def visibility(test, name: str, category: str, seed: int = 0) -> dict:
     opts = {"category": category} if "category" in strategy_options(name) else {}
     kind = build_strategy(name, texture_source="procedural", **opts)
     _, y, change = synthetic_test_set(test, kind, draws=2, seed=seed, with_change=True)
-    inside = y[:, 0] > 0.5
-    d = change[:, 0][inside]
-    return {"strategy": name, "n_images": len(y), "label_fraction": float(inside.float().mean()),
-            "label_vs_change_pixel_auroc": pixel_auroc(change[:, 0], y[:, 0]).value,
-            "median_change_inside_grey": float(d.median()), "p90_change_inside_grey": float(d.quantile(0.9)),
-            "fraction_inside_over_8_grey": float((d > 8).float().mean()),
-            "mean_change_outside_grey": float(change[:, 0][~inside].mean())}
-
+    return {"strategy": name, "n_images": len(y), **change_vs_labels(change, y)}
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

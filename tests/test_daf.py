@@ -452,3 +452,23 @@ def test_synthetic_test_set_change_shows_when_labels_miss_the_change(mvtec_root)
 
     _, yt, ct = synthetic_test_set(test, flipped, draws=2, seed=1, with_change=True)
     assert pixel_auroc(ct[:, 0], yt[:, 0]).value < 0.75
+
+
+def test_change_vs_labels_reads_agreement_and_visibility():
+    """``change_vs_labels``: AUROC 1 when the change is exactly the label, chance when it ignores it; the
+    visibility statistics are measured inside the label only; one class present → no AUROC; shapes checked."""
+    from adlib.synthesis import change_vs_labels
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.zeros(4, 1, 16, 16)
+    y[:, :, 4:8, 4:8] = 1
+    noise = torch.rand(4, 1, 16, 16, generator=g)
+    faint = change_vs_labels(noise + 3 * y, y)   # a faint but aligned change: 3–4 grey levels inside
+    assert faint["label_vs_change_pixel_auroc"] > 0.99 and 3 <= faint["median_change_inside_grey"] <= 4
+    assert faint["fraction_inside_over_8_grey"] == 0 and faint["label_fraction"] == 1 / 16
+    assert faint["mean_change_outside_grey"] < 1
+    blind = change_vs_labels(20 * noise, y)     # a visible change the labels do not describe
+    assert 0.3 < blind["label_vs_change_pixel_auroc"] < 0.7 and blind["p90_change_inside_grey"] > 8
+    assert "label_vs_change_pixel_auroc" not in change_vs_labels(noise, torch.ones_like(y))
+    with pytest.raises(ValueError, match="differ in shape"):
+        change_vs_labels(noise[:, 0], y)

@@ -28,7 +28,7 @@ uint8 images, deterministic per rng (:mod:`adlib.synthesis.base`); build one by 
 
 from .base import Strategy, Synthesis
 from .cutpaste import CutPaste
-from .dataset import SyntheticAnomalies, synthetic_test_set
+from .dataset import SyntheticAnomalies, change_vs_labels, synthetic_test_set
 from .dra import DRASynth
 from .fourier import amplitude_mix
 from .fourier_perlin import FourierPerlin
@@ -63,6 +63,7 @@ __all__ = [
     "perlin_noise",
     "random_perlin",
     "strategy_options",
+    "change_vs_labels",
     "synthetic_test_set",
     "texture_source",
 ]

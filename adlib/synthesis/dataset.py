@@ -118,3 +118,28 @@ def synthetic_test_set(dataset, synthesize: Synthesizer, *, indices=None, draws:
                 cs.append(torch.from_numpy(change.mean(-1))[None])
     out = (torch.stack(xs), torch.stack(ys))
     return (*out, torch.stack(cs)) if with_change else out
+
+
+def change_vs_labels(change: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Do the labels describe what the synthesis changed, and how visible is it? ``change``: N×1×H×W
+    ``|synthetic − clean|`` in grey levels (``synthetic_test_set(..., with_change=True)``), ``labels``
+    the same shape. Returns the share of labelled pixels; the pixel AUROC of the change against the
+    labels (near 1: the labels are exactly what changed; only when both classes occur); inside the
+    labels the median and 90th percentile change and the share over 8 grey levels; the
+    mean change outside them. A model that misses a strategy whose AUROC is near 1 but whose median
+    change is a few grey levels meets a faint strategy, not misaligned truth."""
+    if change.shape != labels.shape:
+        raise ValueError(f"change {tuple(change.shape)} and labels {tuple(labels.shape)} differ in shape")
+    inside = labels > 0.5
+    out = {"label_fraction": float(inside.float().mean())}
+    if inside.any() and not inside.all():
+        from adlib.metrics import pixel_auroc
+
+        out["label_vs_change_pixel_auroc"] = pixel_auroc(change, labels.float()).value
+    if inside.any():
+        d = change[inside].float()
+        out.update(median_change_inside_grey=float(d.median()), p90_change_inside_grey=float(d.quantile(0.9)),
+                   fraction_inside_over_8_grey=float((d > 8).float().mean()))
+    if not inside.all():
+        out["mean_change_outside_grey"] = float(change[~inside].float().mean())
+    return out

@@ -299,7 +299,7 @@ class DAF(AnomalyMethod):
         the pixel AUROC of what the synthesis changed (``|synthetic − clean|``) against its labels (near 1:
         labels and images agree) and the median change inside the labels in grey levels."""
         from adlib.metrics import pixel_auroc
-        from adlib.synthesis import synthetic_test_set
+        from adlib.synthesis import change_vs_labels, synthetic_test_set
 
         x, y, change = synthetic_test_set(test, synthesis_strategy(self.config, category), draws=2, seed=seed,
                                           with_change=True)
@@ -314,10 +314,8 @@ class DAF(AnomalyMethod):
             syn = parts_of(x)
             inside = y[:, 0] > 0.5
             out = {"strategy": self.config.synthesis, "n_images": len(x), "draws_per_normal_image": 2, "seed": seed}
-            if inside.any():  # are the labels what changed, and how visible is it? (a low AUROC above: bug or subtlety)
-                if not inside.all():
-                    out["label_vs_change_pixel_auroc"] = pixel_auroc(change[:, 0], y[:, 0]).value
-                out["median_change_inside_grey"] = float(change[:, 0][inside].median())
+            seen = change_vs_labels(change, y)  # are the labels what changed, and how visible? (bug or subtlety)
+            out.update({k: seen[k] for k in ("label_vs_change_pixel_auroc", "median_change_inside_grey") if k in seen})
             for k in ("segmentation", "discrepancy"):
                 if k in syn and inside.any() and not inside.all():
                     out[f"{k}_pixel_auroc"] = pixel_auroc(syn[k][:, 0], y[:, 0]).value
