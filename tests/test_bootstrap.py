@@ -156,3 +156,22 @@ def test_input_dependence_and_loss_drop():
     d = loss_drop([4, 4, 3, 2, 1, 1], k=2)
     assert (d.first, d.last, d.k) == (4, 1, 2) and d.ratio == 0.25 and "×0.25" in str(d)
     assert loss_drop([3.0]).first == 3.0
+
+
+def test_paired_bootstrap_records_pairs_stored_scores_and_refuses_other_images():
+    """Two results files' ``extra.image_scores``: the same interval as :func:`paired_bootstrap` on the
+    arrays; a record of other images, another order, other labels or missing keys raises ValueError."""
+    from adlib.metrics import paired_bootstrap, paired_bootstrap_records
+
+    rng = np.random.default_rng(0)
+    labels = [0] * 20 + [1] * 20
+    ids = [f"img{i}" for i in range(40)]
+    sa = (rng.normal(size=40) + np.asarray(labels)).tolist()
+    sb = rng.normal(size=40).tolist()
+    a, b = ({"ids": ids, "labels": labels, "scores": s} for s in (sa, sb))
+    c = paired_bootstrap_records(a, b, n_boot=200, seed=3)
+    ref = paired_bootstrap({"scores": np.asarray(sa)}, {"scores": np.asarray(sb)}, np.asarray(labels), n_boot=200, seed=3)
+    assert (c.a, c.b, c.low, c.high) == (ref.a, ref.b, ref.low, ref.high) and c.a > c.b
+    for bad in ({**b, "ids": ids[::-1]}, {**b, "labels": labels[::-1]}, {k: v for k, v in b.items() if k != "ids"}):
+        with pytest.raises(ValueError):
+            paired_bootstrap_records(a, bad, n_boot=10)

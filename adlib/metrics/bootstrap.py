@@ -178,6 +178,22 @@ def paired_bootstrap(a: dict, b: dict, labels, *, names: tuple[str, str] = ("A",
     return Comparison(metric, tuple(names), va, vb, *_interval(diffs, level), level, n_boot)
 
 
+def paired_bootstrap_records(a: dict, b: dict, *, names: tuple[str, str] = ("A", "B"), n_boot: int = 1000,
+                             level: float = 0.95, seed: int = 0) -> Comparison:
+    """:func:`paired_bootstrap` of image AUROC from two stored score records (a results file's
+    ``extra.image_scores``: ``{"ids", "labels", "scores"}``). Raises ValueError unless both score the
+    same images, in the same order, with the same labels — a pairing that is not one is no comparison."""
+    for k in ("ids", "labels", "scores"):
+        if k not in a or k not in b:
+            raise ValueError(f"a score record needs ids, labels and scores; {k!r} is missing")
+    if list(a["ids"]) != list(b["ids"]):
+        raise ValueError("the two records score different test images (or the same ones in another order)")
+    if list(a["labels"]) != list(b["labels"]):
+        raise ValueError("the two records give the same test images different labels")
+    return paired_bootstrap({"scores": np.asarray(a["scores"], dtype=float)}, {"scores": np.asarray(b["scores"], dtype=float)},
+                            np.asarray(a["labels"]), names=names, n_boot=n_boot, level=level, seed=seed)
+
+
 def compare_evaluations(ev_a, ev_b, labels, *, names: tuple[str, str] = ("A", "B"), masks=None,
                         metrics=("image_auroc", "pixel_auroc"), n_boot: int = 1000, pixel_boot: int = 200,
                         seed: int = 0) -> dict[str, Comparison]:

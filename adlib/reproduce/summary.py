@@ -93,14 +93,11 @@ def _bootstrap_gap(sec: dict, a: str, b: str, category: str, metric: str, n_boot
     if not common:
         return None
     ra, rb = sa[common[0]], sb[common[0]]
-    if ra["ids"] != rb["ids"] or ra["labels"] != rb["labels"]:
-        return None
-    from adlib.metrics.bootstrap import paired_bootstrap
+    from adlib.metrics.bootstrap import paired_bootstrap_records
 
     try:
-        c = paired_bootstrap({"scores": ra["scores"]}, {"scores": rb["scores"]}, ra["labels"], n_boot=n_boot,
-                             seed=common[0])
-    except ValueError:
+        c = paired_bootstrap_records(ra, rb, n_boot=n_boot, seed=common[0])
+    except ValueError:  # not the same test images, or a single class: no paired interval
         return None
     return 100 * c.low, 100 * c.high, f"{len(ra['labels'])} test images (seed {common[0]})"
 

@@ -1,8 +1,33 @@
-"""DM-GRD paper vs code mode on MTD: paired bootstrap of image AUROC over the test images (run from the repo root)."""
-import glob, json, numpy as np
-from adlib.metrics.bootstrap import paired_bootstrap
-rs = {json.load(open(p))["config"]["mode"]: json.load(open(p)) for p in glob.glob("docs/results/dm_grd/runs/**/results.json", recursive=True)}
-a, b = rs["paper"]["extra"]["image_scores"], rs["code"]["extra"]["image_scores"]
-assert a["ids"] == b["ids"]
-c = paired_bootstrap({"scores": np.asarray(a["scores"])}, {"scores": np.asarray(b["scores"])}, np.asarray(a["labels"]), n_boot=2000, seed=0)
-print(f"paper − code image AUROC: {100*c.a:.1f} − {100*c.b:.1f} = {100*(c.a-c.b):+.1f} [{100*c.low:+.1f}, {100*c.high:+.1f}]")
+"""DM-GRD on MTD, Table 6's rows: paper − code mode per objective, and, in each mode, each row against the
+full objective; paired bootstrap of image AUROC over the test images (seed 0; run from the repo root).
+Also says which code-mode rows produced identical image scores (the spec: L_SE carries no gradient as coded)."""
+import glob, json
+from adlib.metrics import paired_bootstrap_records
+runs = {}
+for p in glob.glob("docs/results/dm_grd/runs/**/seed0/results.json", recursive=True):
+    r = json.load(open(p))
+    runs[(r["config"]["mode"], r["config"]["losses"])] = r
+ORDER = ["kd", "kd+ot", "kd+con", "kd+se", "kd+ot+con", "kd+ot+con+se"]
+def fmt(c):
+    return f"{100 * (c.a - c.b):+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+print("| objective | code | paper | paper − code [95 %] | code: row − full | paper: row − full |")
+print("|---|---|---|---|---|---|")
+for L in ORDER:
+    rc, rp = runs.get(("code", L)), runs.get(("paper", L))
+    if rc is None and rp is None:
+        continue
+    cells = [f"{100 * r['metrics']['image_auroc']['value']:.1f}" if r else "–" for r in (rc, rp)]
+    pc = fmt(paired_bootstrap_records(rp["extra"]["image_scores"], rc["extra"]["image_scores"], n_boot=2000)) if rc and rp else "–"
+    full = []
+    for mode, r in (("code", rc), ("paper", rp)):
+        f = runs.get((mode, "kd+ot+con+se"))
+        full.append(fmt(paired_bootstrap_records(r["extra"]["image_scores"], f["extra"]["image_scores"], n_boot=2000))
+                    if r and f and L != "kd+ot+con+se" else "–")
+    print(f"| {L} | {cells[0]} | {cells[1]} | {pc} | {full[0]} | {full[1]} |")
+for mode in ("code", "paper"):
+    have = [L for L in ORDER if (mode, L) in runs]
+    groups = {}
+    for L in have:
+        groups.setdefault(tuple(runs[(mode, L)]["extra"]["image_scores"]["scores"]), []).append(L)
+    same = [g for g in groups.values() if len(g) > 1]
+    print(f"{mode} mode: {len(have)} rows; identical image scores: " + ("; ".join(" = ".join(g) for g in same) or "none"))
