@@ -138,9 +138,9 @@ def _timed(cmd, side: Path, threads: int | None, **env) -> float:
     return time.perf_counter() - t
 
 
-def main_job(side: Path, threads: int | None, work: Path, cells: bool = False) -> dict:
-    """The README's main job on ``side`` from an empty data root, by phase (seconds); ``cells``: also
-    each training's record (results path under the runs folder, method, image AUROC, train seconds)."""
+def main_job(side: Path, work: Path, cells: bool = False) -> dict:
+    """The README's main job on ``side`` from an empty data root, by phase (seconds), run as a user runs
+    it: no thread variable set (adlib's own choice); ``cells``: also each training's record (results path under the runs folder, method, image AUROC, train seconds)."""
     data, runs = work / "data", work / "runs"
     for d in (data, runs):
         shutil.rmtree(d, ignore_errors=True)
@@ -150,8 +150,8 @@ def main_job(side: Path, threads: int | None, work: Path, cells: bool = False) -
     raw = shared_mtd_raw()  # named explicitly: a base worktree in a temporary folder has no ../shared beside it
     mtd = ["--mtd-src", str(raw)] if raw is not None else []
     out = {"data_prepare_s": _timed([*cli, "data", "prepare", "--root", str(data), "--no-progress", *mtd], side,
-                                    threads)}
-    out["reproduce_all_s"] = _timed([*cli, "reproduce", "--all", "--out", str(runs), "--no-progress"], side, threads,
+                                    None)}
+    out["reproduce_all_s"] = _timed([*cli, "reproduce", "--all", "--out", str(runs), "--no-progress"], side, None,
                                     ADLIB_DATA=str(data))
     sums = {"trainings_s": 0.0, "evaluations_s": 0.0, "variants_s": 0.0, "n_trainings": 0}
     records = []
@@ -171,7 +171,7 @@ def main_job(side: Path, threads: int | None, work: Path, cells: bool = False) -
                         "weights": f"{res['weights'].get('name')} ({res['weights'].get('source')})"})
     out.update(sums)
     out["report_s"] = _timed([*cli, "report", "rd_variance_loss", "mrkd", "daf", "dm_grd", "mhkd", "--runs", str(runs),
-                              "--out", str(work / "report")], side, threads)
+                              "--out", str(work / "report")], side, None)
     if cells:
         out["cells"] = records
     return out
@@ -254,7 +254,7 @@ def main(argv=None) -> int:
                 runs[side].append(_run_worker(root, spec, a.threads))
                 if a.main_job:
                     print(f"repeat {r + 1}/{a.repeats}: {side} main job", flush=True)
-                    jobs[side].append(main_job(root, None, work / f"job_{side}"))  # as a user runs it: no thread variable
+                    jobs[side].append(main_job(root, work / f"job_{side}"))
         throughput = []
         for k, cell in enumerate(cells):
             row = {"method": cell["method"], "size": cell["size"], "config": cell["config"]}

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     from adlib.engine.env import cpu_model
 
     with tempfile.TemporaryDirectory(prefix="adlib_main_job_") as work:
-        rec = main_job(REPO, None, Path(work), cells=True)
+        rec = main_job(REPO, Path(work), cells=True)
     rec.update({"commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
                 "command": "python benchmarks/main_job.py",
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
