@@ -526,3 +526,29 @@ def test_every_reference_names_its_teacher_and_the_gap_line_says_it():
     assert "efficientnet_lite0" in line and "wide_resnet50_2" in line and "different teacher" in line
     assert "the same teacher" in teacher_gap("daf", {"name": "resnet18", "source": "torchvision:resnet18-f37072fd.pth"})
     assert "different teacher" in teacher_gap("daf", {"name": "resnet18", "source": "random (untrained)"})
+
+
+def test_a_checkpoint_chosen_on_the_test_set_shows_the_last_steps_value_and_the_inflation(tmp_path):
+    """DM-GRD's code selects on the test set: a row of such runs names it and gives the last step's mean
+    and what the selection added; a run whose best step was its last adds 0; ordinary runs say nothing."""
+    import json
+
+    from adlib.reproduce.report import selection_notes
+
+    runs = tmp_path / "runs"
+    cfg = dict(SYNTH, seeds=[0, 1])
+    _write_runs(runs, cfg, {("rd", 0): (0.80, 0.9), ("rd", 1): (0.70, 0.9), ("rd_var", 0): (0.8, 0.9)})
+    for cell in expand(cfg, "small"):
+        path = cell.results_path(runs)
+        if path.exists() and cell.method == "rd":
+            res = json.loads(path.read_text())
+            res["protocol"]["ckpt_selection"] = "best_on_test"
+            if cell.run["seed"] == 0:  # seed 1's best step was its last: no final_metrics
+                res["extra"] = {"final_metrics": {"image_auroc": 0.74, "pixel_auroc": 0.9}}
+            path.write_text(json.dumps(res))
+    rows = build_report([cfg], runs, "small")["tables"][0]["rows"]
+    rd = next(r for r in rows if r["setting"] == "rd" and r["metric"] == "image_auroc")
+    assert "chosen on the test set" in rd["notes"] and "72.00" in rd["notes"] and "+3.00" in rd["notes"], rd["notes"]
+    var = next(r for r in rows if r["setting"] == "rd_var" and r["metric"] == "image_auroc")
+    assert "test set" not in var["notes"]
+    assert selection_notes([{"protocol": {"ckpt_selection": "last"}, "metrics": {}}], "image_auroc") == []

@@ -98,6 +98,26 @@ def _reference(paper: str) -> tuple[dict, float]:
     return doc, (1.0 if doc.get("units", "percent") == "percent" else 100.0)
 
 
+def selection_notes(results: list[dict], metric: str) -> list[str]:
+    """For runs whose checkpoint was chosen on the test set (``best_on_test``, the papers' code): the last
+    step's value beside the selected one, and what the selection added (mean over those seeds, points) —
+    DM-GRD's issue point 4. A run whose best step was its last keeps no ``final_metrics``: inflation 0."""
+    pairs = []
+    for r in results:
+        if r.get("protocol", {}).get("ckpt_selection") != "best_on_test":
+            continue
+        chosen = _flat(r["metrics"]).get(metric)
+        final = (r.get("extra") or {}).get("final_metrics")
+        last = chosen if final is None else _flat(final).get(metric)
+        if isinstance(chosen, (int, float)) and isinstance(last, (int, float)):
+            pairs.append((100.0 * chosen, 100.0 * last))
+    if not pairs:
+        return []
+    chosen, last = statistics.fmean(p[0] for p in pairs), statistics.fmean(p[1] for p in pairs)
+    return [f"checkpoint chosen on the test set (inflating); the last step's model: {last:.2f}, "
+            f"selection adds {chosen - last:+.2f} (n = {len(pairs)})"]
+
+
 def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> dict:
     paper, table = cfg["paper"], str(cfg["table"])
     metrics = tuple(cfg.get("metrics") or metrics)  # a table's own metrics (LOCO: nested sPRO values)
@@ -187,7 +207,8 @@ def _table(cfg: dict, runs_dir, profile: str, metrics, source: str | None) -> di
             why = unavailable_metrics(g["results"]).get(m)
             status = f"unavailable: {why}" if why and not seeds else "partial" if notes else "ok"
             sec["rows"].append(row(name, ds, cat, m, [v for v in vals if v is not None], status,
-                                   "; ".join(notes), seeds, g["results"], train, g["trained"]))
+                                   "; ".join(notes + selection_notes(g["results"], m)), seeds, g["results"], train,
+                                   g["trained"]))
     cats = list(dict.fromkeys(k[2] for k in groups))
     if len(cats) > 1:  # the paper's "average" rows: per seed, the mean over all categories
         for name, ds in dict.fromkeys((k[0], k[1]) for k in groups):
