@@ -3,10 +3,14 @@ full objective; paired bootstrap of image AUROC over the test images (seed 0; ru
 Also says which code-mode rows produced identical image scores (the spec: L_SE carries no gradient as coded)."""
 import glob, json
 from adlib.metrics import paired_bootstrap_records
-runs = {}
-for p in glob.glob("docs/results/dm_grd/runs/**/seed0/results.json", recursive=True):
+runs, every = {}, []
+for p in glob.glob("docs/results/dm_grd/runs/**/results.json", recursive=True):
     r = json.load(open(p))
-    runs[(r["config"]["mode"], r["config"]["losses"])] = r
+    if r["protocol"].get("ckpt_selection") != "last":
+        continue  # test-set selection: selection_inflation.py
+    every.append(r)
+    if r["seed"] == 0:
+        runs[(r["config"]["mode"], r["config"]["losses"])] = r
 ORDER = ["kd", "kd+ot", "kd+con", "kd+se", "kd+ot+con", "kd+ot+con+se"]
 def fmt(c):
     return f"{100 * (c.a - c.b):+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
@@ -31,3 +35,17 @@ for mode in ("code", "paper"):
         groups.setdefault(tuple(runs[(mode, L)]["extra"]["image_scores"]["scores"]), []).append(L)
     same = [g for g in groups.values() if len(g) > 1]
     print(f"{mode} mode: {len(have)} rows; identical image scores: " + ("; ".join(" = ".join(g) for g in same) or "none"))
+
+# training noise: in code mode {kd+con, kd+ot+con, full} train the same objective up to L_OT's rounding-level
+# gradient (rounding_divergence.md), so their spread, with the seeds of the full model, is run-to-run noise
+con_group = {"kd+con", "kd+ot+con", "kd+ot+con+se"}
+for mode in ("code", "paper"):
+    full = sorted((r["seed"], 100 * r["metrics"]["image_auroc"]["value"]) for r in every
+                  if r["config"]["mode"] == mode and r["config"]["losses"] == "kd+ot+con+se")
+    print(f"{mode} mode, full objective by seed: " + ", ".join(f"seed {s} {v:.1f}" for s, v in full))
+grp = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in every
+             if r["config"]["mode"] == "code" and r["config"]["losses"] in con_group)
+if len(grp) > 1:
+    import statistics
+    print(f"code mode, the L_Con group (rows and seeds that train the same objective): {len(grp)} runs, "
+          f"{min(grp):.1f}–{max(grp):.1f} (mean {statistics.fmean(grp):.1f}, std {statistics.stdev(grp):.1f})")
