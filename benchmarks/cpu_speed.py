@@ -140,7 +140,8 @@ def _timed(cmd, side: Path, threads: int | None, **env) -> float:
 
 def main_job(side: Path, work: Path, cells: bool = False) -> dict:
     """The README's main job on ``side`` from an empty data root, by phase (seconds), run as a user runs
-    it: no thread variable set (adlib's own choice); ``cells``: also each training's record (results path under the runs folder, method, image AUROC, train seconds)."""
+    it: no thread variable set (adlib's own choice); ``cells``: also each training's record (results path under
+    the runs folder, method, image AUROC, train seconds)."""
     data, runs = work / "data", work / "runs"
     for d in (data, runs):
         shutil.rmtree(d, ignore_errors=True)
@@ -191,7 +192,8 @@ def write_markdown(rec: dict, path: Path) -> None:
              f"{rec['threads']}, Python {rec['machine']['python']}, torch {rec['machine']['torch']}. Head "
              f"{rec['head']['commit'][:10]}{' + uncommitted changes' if rec['head']['dirty'] else ''}. "
              f"Each figure: median over {rec['repeats']} alternating base/head runs; ratio = head / base "
-             "per pair (median, min–max; images/s: > 1 is faster, seconds: < 1 is faster). Command: `" + rec["command"] + "`.", "",
+             "per pair (median, min–max; images/s: > 1 is faster, seconds: < 1 is faster). Command: `"
+             + rec["command"] + "`.", "",
              f"Weights: {rec['weights']}. Data: adlib's synthetic categories (seed 0), decoded in memory.", "",
              "| method | px | train img/s base | head | ratio | infer img/s base | head | ratio | variants | "
              "their evaluation s base | head | ratio |",
@@ -265,7 +267,8 @@ def main(argv=None) -> int:
             throughput.append(row)
         main = ({ph: _ratio_rows([(b[ph], h[ph]) for b, h in zip(jobs["base"], jobs["head"])], False)
                  for ph in MAIN_JOB_PHASES} if a.main_job else None)
-        weights = sorted({f"{c['weights'].get('name')} ({c['weights'].get('source')})" for c in runs["head"][0]["cells"]})
+        weights = sorted({f"{c['weights'].get('name')} ({c['weights'].get('source')})"
+                          for c in runs["head"][0]["cells"]})
         args = list(argv if argv is not None else sys.argv[1:])
         if "--out" in args:  # no machine path in the record
             del args[args.index("--out"):args.index("--out") + 2]
