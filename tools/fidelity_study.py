@@ -34,15 +34,18 @@ BASE = {"backbone": "efficientnet_lite0", "layers": None, "decoder_out_act": "re
 
 
 def load_cells(profile: str, tables: list[str] | None = None) -> list[tuple[str, object]]:
-    """``[(table name, Cell)]`` of the study tables (all, or those named) for ``profile``."""
+    """``[(table name, Cell)]`` of the study tables (all, or those named) for ``profile``. Unnamed tables that do not
+    offer ``profile`` are left out (a profile may cover one table, e.g. ``cpu_full_bank``); a named one raises."""
     from adlib.reproduce.grid import expand
-    from adlib.reproduce.schema import load_config
+    from adlib.reproduce.schema import load_config, profile_names
 
     out = []
     for path in sorted(TABLES.glob("*.yaml")):
         if tables and path.stem not in tables:
             continue
         cfg = load_config(path)
+        if not tables and profile not in profile_names(cfg):
+            continue
         out += [(str(cfg["table"]), c) for c in expand(cfg, profile)]
     return out
 

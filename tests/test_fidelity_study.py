@@ -1,0 +1,56 @@
+"""tools/fidelity_study.py (issue 21's MTD teacher study): which cells a profile covers, and how the report
+summarises the results it finds (mean ± std over seeds, missing seeds listed)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from adlib.reproduce.schema import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("fidelity_study", ROOT / "tools" / "fidelity_study.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_profile_of_one_table_covers_only_that_table(study):
+    cells = study.load_cells("cpu_full_bank")
+    assert cells and {t for t, _ in cells} == {"knn"}
+    assert all("bank_fraction" not in c.tag for _, c in cells)  # the whole bank, as the gpu set
+    assert all("bank_fraction=0.25" in c.tag for _, c in study.load_cells("cpu", ["knn"]))
+    assert {t for t, _ in study.load_cells("cpu")} > {"knn", "teacher", "levels"}
+    with pytest.raises(ConfigError, match="no profile 'cpu_full_bank'"):
+        study.load_cells("cpu_full_bank", ["teacher"])  # named, so not silently skipped
+
+
+def _write(path: Path, cell, image_auroc: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "metrics": {"image_auroc": {"value": image_auroc}, "pixel_auroc": {"value": 0.8}, "aupro": None},
+        "weights": {"source": "pypi:x", "sha256": "0" * 64}, "env": {"cpu_model": "test", "torch_threads": 1},
+        "git_commit": "0" * 40, "timings": {"train_s": 100.0}}))
+
+
+def test_summary_means_seeds_and_lists_the_missing_ones(study, tmp_path):
+    cells = [c for t, c in study.load_cells("cpu", ["teacher"])
+             if c.method == "rd" and c.config.get("backbone", "efficientnet_lite0") == "efficientnet_lite1"]
+    assert sorted(c.run["seed"] for c in cells) == [0, 1, 2]
+    for c, v in zip(cells[:2], (0.90, 0.94)):
+        _write(c.results_path(tmp_path), c, v)
+    s = study.summarise("cpu", [str(tmp_path)], ["teacher"])
+    row = next(r for r in s["rows"] if r["method"] == "rd" and r["value"] == "efficientnet_lite1")
+    ms = row["metrics"]["image_auroc"]
+    assert (ms["mean"], ms["n"]) == (92.0, 2) and ms["std"] == pytest.approx(2.83, abs=0.01)
+    assert row["metrics"]["aupro"]["n"] == 0  # no value: not a zero
+    assert row["seeds_done"] == [0, 1] and row["seeds_missing"] == [2]
+    assert row["estimated_s_missing"] is not None and row["estimated_s_missing"] > 0
+    md = study.markdown(s)
+    assert "| teacher | efficientnet_lite1 | rd | 92.0 ± 2.8 (2) | 80.0 ± 0.0 (2) | — | [2] (" in md
