@@ -8,6 +8,8 @@ for p in glob.glob("docs/results/dm_grd/runs/**/results.json", recursive=True):
     r = json.load(open(p))
     if r["protocol"].get("ckpt_selection") != "last":
         continue  # test-set selection: selection_inflation.py
+    if r["config"].get("beta") is not None or r["config"].get("memory_size", 30) != 30:
+        continue  # Tables 8 / 9: table89.py
     every.append(r)
     if r["seed"] == 0:
         runs[(r["config"]["mode"], r["config"]["losses"])] = r

@@ -1,0 +1,50 @@
+"""DM-GRD on MTD, Tables 8 (fixed synthesis opacity β) and 9 (memory items L): each measured cell against the full
+method of the same mode and seed (random β, L = 30) — paired bootstrap of image AUROC over the test images — and the
+full method's seeds beside them, which show the training noise a single cell carries (run from the repo root;
+``[runs root]`` optional)."""
+import statistics
+import sys
+
+from adlib.metrics import paired_bootstrap_records
+from adlib.reproduce import load_config
+from adlib.reproduce.grid import expand
+
+root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs"
+KEY = {"8": "beta", "9": "memory_size"}
+DEFAULT = {"beta": None, "memory_size": 30}
+
+
+def pct(r, k):
+    v = (r["metrics"].get(k) or {}).get("value")
+    return "–" if v is None else f"{100 * v:.1f}"
+
+
+print("| table | mode | setting | seed | image AUROC | pixel AUROC | AU-PRO | full method, same seed | cell − full [95 %] |")
+print("|---|---|---|---|---|---|---|---|---|")
+spread = {}
+for table in ("8", "9"):
+    key = KEY[table]
+    for profile, mode in (("small", "code"), ("small_paper", "paper")):
+        cfg = load_config(f"adlib/configs/dm_grd/table{table}.yaml")
+        cfg["seeds"] = [0, 1, 2]
+        found = {}
+        for cell in expand(cfg, profile):
+            res, _ = cell.read_results(root)
+            if res is not None:
+                found[(cell.setting[key], cell.run["seed"])] = res
+        full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
+        spread[mode] = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())
+        for (v, seed), r in sorted(found.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+            if v == DEFAULT[key]:
+                continue
+            f = full.get(seed)
+            gap = "–"
+            if f is not None:
+                c = paired_bootstrap_records(r["extra"]["image_scores"], f["extra"]["image_scores"], n_boot=2000, seed=0)
+                gap = f"{100 * (c.a - c.b):+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
+            print(f"| {table} | {mode} | {key} = {v} | {seed} | {pct(r, 'image_auroc')} | {pct(r, 'pixel_auroc')} | "
+                  f"{pct(r, 'aupro')} | {pct(f, 'image_auroc') if f else '–'} | {gap} |")
+for mode, vals in spread.items():
+    if vals:
+        sd = f", std {statistics.stdev(vals):.1f}" if len(vals) > 1 else ""
+        print(f"{mode} mode, full method (random β, L = 30) over seeds: {', '.join(f'{v:.1f}' for v in vals)}{sd}")
