@@ -54,3 +54,31 @@ def test_summary_means_seeds_and_lists_the_missing_ones(study, tmp_path):
     assert row["estimated_s_missing"] is not None and row["estimated_s_missing"] > 0
     md = study.markdown(s)
     assert "| teacher | efficientnet_lite1 | rd | 92.0 ± 2.8 (2) | 80.0 ± 0.0 (2) | — | [2] (" in md
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+def test_the_base_cell_is_one_run_shared_by_every_trained_table(study, profile):
+    """One factor at a time around one base: each trained table holds the base cell under the same name, with the
+    ReLU-ended decoder (the results already recorded carry that name; a method default that changes must not
+    silently move the base and orphan them)."""
+    by_table: dict[str, set[str]] = {}
+    for table, cell in study.load_cells(profile):
+        if table != "knn" and cell.method == "rd" and cell.run["seed"] == 0:
+            by_table.setdefault(table, set()).add(cell.tag)
+    assert set(by_table) == {"decoder", "epochs", "levels", "size", "teacher"}
+    common = set.intersection(*by_table.values())
+    assert len(common) == 1, common
+    assert "decoder_out_act" not in next(iter(common))  # relu: the tag leaves it out
+
+
+def test_knn_points_group_by_taps_and_bank_and_keep_one_size(study):
+    row = lambda value, tag, v: {"method": "knn", "value": value, "tag": tag, "metrics": {"image_auroc": {"mean": v}}}
+    sets = {"cpu": {"rows": [
+        row("efficientnet_lite1 / default levels / 128 px", "knn__backbone=efficientnet_lite1__bank_fraction=0.25", 94.1),
+        row("efficientnet_lite0 / default levels / 128 px", "knn__bank_fraction=0.25", 93.5),
+        row("efficientnet_lite0 / [2, 3, 4] / 128 px", "knn__layers=[2,3,4]", 97.0),
+        row("efficientnet_lite0 / default levels / 256 px", "knn__image_size=256", 92.5),
+        {"method": "rd", "value": "x", "tag": "rd", "metrics": {"image_auroc": {"mean": 90.0}}}]}}
+    assert study.knn_points(sets) == {
+        ("cpu", "stages 1-2-3, bank ×0.25"): [("lite0", 93.5), ("lite1", 94.1)],
+        ("cpu", "stages [2, 3, 4], whole bank"): [("lite0", 97.0)]}

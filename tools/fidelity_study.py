@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -185,6 +186,7 @@ def report(args) -> int:
     text = "".join(f"### {name} (profile `{s['profile']}`)\n\n" + markdown(s) + "\n" for name, s in sets.items())
     atomic_write_text(out / "fidelity_mtd_tables.md", text)
     figure(sets, out / "fidelity_mtd.png")
+    knn_figure(sets, out / "fidelity_mtd_knn.png")
     print(text)
     return 0
 
@@ -267,6 +269,49 @@ def figure(sets: dict, path: Path) -> None:
             ax.legend(uniq.values(), uniq.keys(), fontsize=7)
     fig.suptitle("MTD, Lite0 teacher: one factor at a time around the base\n"
                  "(stages 1-2-3, 128 px, the profile's epochs); bars: std over seeds", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def knn_points(sets: dict, image_size: int = 128) -> dict:
+    """``{(set name, "taps, bank"): [(teacher, image AUROC)]}``: the kNN rows measured at ``image_size``."""
+    pts: dict = {}
+    for name, s in sets.items():
+        for r in s["rows"]:
+            ms = r["metrics"].get("image_auroc")
+            if r["method"] != "knn" or not ms or ms["mean"] is None:
+                continue
+            teacher, taps, size = r["value"].split(" / ")
+            if size == f"{image_size} px":
+                frac = re.search(r"bank_fraction=([\d.]+)", r["tag"])
+                bank = f"bank ×{frac.group(1)}" if frac else "whole bank"
+                taps = "stages 1-2-3" if taps == "default levels" else f"stages {taps}"
+                pts.setdefault((name, f"{taps}, {bank}"), []).append((teacher.replace("efficientnet_", ""), ms["mean"]))
+    return {k: sorted(v) for k, v in pts.items()}
+
+
+def knn_figure(sets: dict, path: Path, image_size: int = 128) -> None:
+    """The training-free kNN's image AUROC per teacher at ``image_size``: a line per (set, taps); nothing is
+    written when fewer than two teachers were measured."""
+    pts = knn_points(sets, image_size)
+    if not any(len(v) >= 2 for v in pts.values()):
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    teachers = sorted({t for v in pts.values() for t, _ in v})
+    fig, ax = plt.subplots(figsize=(8.2, 3.6))
+    for (name, what), v in sorted(pts.items()):
+        ax.plot([teachers.index(t) for t, _ in v], [m for _, m in v], "o-" if "1-2-3" in what else "s--",
+                label=f"{what} ({name})", alpha=0.85)
+    ax.set_xticks(range(len(teachers)), teachers)
+    ax.set_ylabel("image AUROC (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(f"MTD, training-free kNN on the frozen teacher ({image_size} px, one run each)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
