@@ -552,3 +552,16 @@ def test_a_checkpoint_chosen_on_the_test_set_shows_the_last_steps_value_and_the_
     var = next(r for r in rows if r["setting"] == "rd_var" and r["metric"] == "image_auroc")
     assert "test set" not in var["notes"]
     assert selection_notes([{"protocol": {"ckpt_selection": "last"}, "metrics": {}}], "image_auroc") == []
+
+
+def test_an_ordering_with_seeds_on_one_side_uses_that_sides_spread():
+    """A with three seeds, B with one: √2 × std_A stands for the spread of A − B (not the 0.05 floor, and not the
+    test-image interval, which measures no training noise)."""
+    from adlib.reproduce.verdicts import ordering_verdict
+
+    a, b = {0: 74.0, 1: 76.0, 2: 75.0}, {0: 73.5}   # std_A = 1.0, so noise 2√2 ≈ 2.83 > |A − B| = 1.5
+    v = ordering_verdict(a, b, 0.05, (0.5, 2.5, "582 images"))
+    assert v.verdict == "within noise" and v.noise == pytest.approx(2 * 2 ** 0.5) and "√2 × std_A" in v.reason
+    assert ordering_verdict(b, a, 0.05).verdict == "within noise" and "std_B" in ordering_verdict(b, a).reason
+    assert ordering_verdict({0: 80.0, 1: 80.5}, {0: 70.0}).verdict == "holds"   # 10 points ≫ 2√2 × 0.35
+    assert ordering_verdict({0: 80.0}, {0: 70.0}, 0.5).reason.startswith("A − B = +10.00 > noise (n = 1")

@@ -30,7 +30,9 @@ RULE = ("Verdict rule: noise = max(2 × spread over seeds, test-set floor); the 
         "rounding). A value on the same data: |ours − paper| ≤ noise → within noise, above → holds, below → "
         "reversed. An ordering \"A > B\" on other data: our A − B > noise → holds, |A − B| ≤ noise → within noise, "
         "< −noise → reversed. No paper number, other data without an ordering, or another metric definition → "
-        "not comparable. With n = 1 the seed noise is unknown: only the floor is used.")
+        "not comparable. Seeds on one side only: √2 × that side's std stands for the difference's spread. One "
+        "seed on both sides: the seed noise is unknown, so a paired bootstrap over the test images decides an "
+        "image-AUROC ordering when the per-image scores are stored, else only the floor is used.")
 
 
 def profile_meaning(cfg: dict, profile: str) -> dict:

@@ -21,8 +21,9 @@ instead when their per-image scores are stored (``extra.image_scores``):
 
 * spread over seeds, a value: the sample std of ours over seeds (needs n ≥ 2);
   an ordering: the std of the per-seed difference A − B when both were run with ≥ 2 common seeds,
-  else √(std_A² + std_B²) when each has n ≥ 2; with n = 1 the seed noise is unknown and only the
-  floor is used (said in the reason).
+  else √(std_A² + std_B²) when each has n ≥ 2, else √2 × the std of the side with n ≥ 2 when the other
+  has one seed (both assumed to vary alike between runs); with n = 1 on both sides the seed noise is
+  unknown and only the floor is used (said in the reason).
 * floor (:func:`noise_floor`): what the test set can resolve. For image AUROC one swapped pair of
   test images (one normal ranked above one anomalous) moves the AUROC by
   ``100 / (n_normal · n_anomalous)`` points; over several categories (an ``average``) the mean of
@@ -98,6 +99,10 @@ def difference_noise(a: dict, b: dict) -> tuple[float, float | None, str]:
         return diff, statistics.stdev([a[s] - b[s] for s in common]), f"std of the per-seed difference (n = {len(common)})"
     if len(a) >= 2 and len(b) >= 2:
         return diff, math.hypot(statistics.stdev(a.values()), statistics.stdev(b.values())), "√(std_A² + std_B²)"
+    for name, many, one in (("A", a, b), ("B", b, a)):
+        if len(many) >= 2 and len(one) == 1:  # one side's seeds stand for both: run-to-run noise assumed alike
+            return (diff, math.sqrt(2) * statistics.stdev(many.values()),
+                    f"√2 × std_{name} (n = {len(many)}; the other setting has one seed, its noise assumed alike)")
     return diff, None, ""
 
 
