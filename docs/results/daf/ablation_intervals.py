@@ -23,3 +23,14 @@ for (name, seed, ep), r in sorted(runs.items(), key=lambda kv: (kv[0][2], list(L
     c = paired_bootstrap_records(r["extra"]["image_scores"], daf["extra"]["image_scores"], n_boot=2000, seed=0)
     print(f"| {LABEL.get(name, name)} | {ep} | {seed} | {a:.1f} | {100 * c.b:.1f} | {100 * (c.a - c.b):+.1f} "
           f"[{100 * c.low:+.1f}, {100 * c.high:+.1f}] |")
+
+# a longer schedule against the 16-epoch run of the same setting and seed
+longer = [(k, r) for k, r in sorted(runs.items()) if k[2] != 16 and (k[0], k[1], 16) in runs]
+if longer:
+    print("\n| setting | seed | 16 epochs | longer (epochs) | longer − 16 [95 %] |")
+    print("|---|---|---|---|---|")
+    for (name, seed, ep), r in longer:
+        c = paired_bootstrap_records(r["extra"]["image_scores"], runs[(name, seed, 16)]["extra"]["image_scores"],
+                                     n_boot=2000, seed=0)
+        print(f"| {LABEL.get(name, name)} | {seed} | {100 * c.b:.1f} | {100 * c.a:.1f} ({ep}) | {100 * (c.a - c.b):+.1f} "
+              f"[{100 * c.low:+.1f}, {100 * c.high:+.1f}] |")
