@@ -219,13 +219,9 @@ def figure(sets: dict, path: Path) -> None:
     colours = {"rd": "#1b9e77", "mrkd": "#d95f02"}
     order = ("teacher", "levels", "size", "epochs", "decoder")
     knn = {}  # taps -> (image AUROC, set name), Lite0 at 128 px, from any set
-    for name, s in sets.items():
-        for r in s["rows"]:
-            ms = r["metrics"].get("image_auroc")
-            if r["method"] == "knn" and ms and ms["mean"] is not None and r["value"].startswith("efficientnet_lite0 /") \
-                    and r["value"].endswith("/ 128 px"):
-                taps = r["value"].split(" / ")[1]
-                knn.setdefault("None" if taps == "default levels" else taps, (ms["mean"], name))
+    for name, teacher, taps, size, mean, _ in measured_knn_rows(sets):
+        if teacher == "efficientnet_lite0" and size == "128 px":
+            knn.setdefault("None" if taps == "default levels" else taps, (mean, name))
 
     def measured(s, t):
         return {str(r["value"]) for r in s["rows"] if r["table"] == t and r["method"] != "knn" and r["seeds_done"]}
@@ -274,20 +270,26 @@ def figure(sets: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def knn_points(sets: dict, image_size: int = 128) -> dict:
-    """``{(set name, "taps, bank"): [(teacher, image AUROC)]}``: the kNN rows measured at ``image_size``."""
-    pts: dict = {}
+def measured_knn_rows(sets: dict):
+    """``(set name, teacher, taps, size, image AUROC, tag)`` of every kNN row with a measured image AUROC; teacher,
+    taps and size are the parts of the row's axis value (:func:`_axis_value`)."""
     for name, s in sets.items():
         for r in s["rows"]:
             ms = r["metrics"].get("image_auroc")
-            if r["method"] != "knn" or not ms or ms["mean"] is None:
-                continue
-            teacher, taps, size = r["value"].split(" / ")
-            if size == f"{image_size} px":
-                frac = re.search(r"bank_fraction=([\d.]+)", r["tag"])
-                bank = f"bank ×{frac.group(1)}" if frac else "whole bank"
-                taps = "stages 1-2-3" if taps == "default levels" else f"stages {taps}"
-                pts.setdefault((name, f"{taps}, {bank}"), []).append((teacher.replace("efficientnet_", ""), ms["mean"]))
+            if r["method"] == "knn" and ms and ms["mean"] is not None:
+                teacher, taps, size = r["value"].split(" / ")
+                yield name, teacher, taps, size, ms["mean"], r["tag"]
+
+
+def knn_points(sets: dict, image_size: int = 128) -> dict:
+    """``{(set name, "taps, bank"): [(teacher, image AUROC)]}``: the kNN rows measured at ``image_size``."""
+    pts: dict = {}
+    for name, teacher, taps, size, mean, tag in measured_knn_rows(sets):
+        if size == f"{image_size} px":
+            frac = re.search(r"bank_fraction=([\d.]+)", tag)
+            bank = f"bank ×{frac.group(1)}" if frac else "whole bank"
+            taps = "stages 1-2-3" if taps == "default levels" else f"stages {taps}"
+            pts.setdefault((name, f"{taps}, {bank}"), []).append((teacher.replace("efficientnet_", ""), mean))
     return {k: sorted(v) for k, v in pts.items()}
 
 
