@@ -31,7 +31,7 @@ def test_a_profile_of_one_table_covers_only_that_table(study):
         study.load_cells("cpu_full_bank", ["teacher"])  # named, so not silently skipped
 
 
-def _write(path: Path, cell, image_auroc: float) -> None:
+def _write(path: Path, image_auroc: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "metrics": {"image_auroc": {"value": image_auroc}, "pixel_auroc": {"value": 0.8}, "aupro": None},
@@ -44,7 +44,7 @@ def test_summary_means_seeds_and_lists_the_missing_ones(study, tmp_path):
              if c.method == "rd" and c.config.get("backbone", "efficientnet_lite0") == "efficientnet_lite1"]
     assert sorted(c.run["seed"] for c in cells) == [0, 1, 2]
     for c, v in zip(cells[:2], (0.90, 0.94)):
-        _write(c.results_path(tmp_path), c, v)
+        _write(c.results_path(tmp_path), v)
     s = study.summarise("cpu", [str(tmp_path)], ["teacher"])
     row = next(r for r in s["rows"] if r["method"] == "rd" and r["value"] == "efficientnet_lite1")
     ms = row["metrics"]["image_auroc"]

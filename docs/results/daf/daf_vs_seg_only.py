@@ -9,7 +9,7 @@ runs = {(r.ablation, r.synthesis, r.seed, r.epochs): r.record["extra"]["image_sc
 print("| trained on | epochs | seed | DAF | segmentation-only | DAF − seg-only [95 %] |")
 print("|---|---|---|---|---|---|")
 for s in ("dra", "nsa_b", "simple_texture", "simple_shape", "simple_texture_shape"):
-    for ep, seed in sorted({k[3:1:-1] for k in runs if k[1] == s}):
+    for ep, seed in sorted({(k[3], k[2]) for k in runs if k[1] == s}):
         a, b = runs.get(("none", s, seed, ep)), runs.get(("seg_only", s, seed, ep))
         if a is None or b is None:
             continue

@@ -35,7 +35,7 @@ for m, vals in per.items():
 print()
 print("| seed | MHKD − EfficientAD, LOCO image AUROC mean [95 %] | logical | structural |")
 print("|---|---|---|---|")
-gaps = []
+gaps, spro = [], []
 for seed in sorted({s for _, s in runs}):
     a, b = runs.get(("mhkd", seed)), runs.get(("efficientad", seed))
     if a is None or b is None:
@@ -44,10 +44,9 @@ for seed in sorted({s for _, s in runs}):
     res = paired_bootstrap_groups(loco_auroc(a["extra"]["image_scores"], ids),
                                   loco_auroc(b["extra"]["image_scores"], ids), kind_groups(ids), n_boot=2000, seed=0)
     gaps.append(100 * (res["mean"].a - res["mean"].b))
+    spro.append(row(a)[5] - row(b)[5])
     print(f"| {seed} | " + " | ".join(f"{100 * (res[k].a - res[k].b):+.1f} [{100 * res[k].low:+.1f}, {100 * res[k].high:+.1f}]"
                                       for k in ("mean", "logical", "structural")) + " |")
-spro = [row(runs[("mhkd", s)])[5] - row(runs[("efficientad", s)])[5] for s in sorted({s for _, s in runs})
-        if ("mhkd", s) in runs and ("efficientad", s) in runs]
 if len(gaps) > 1:
     print(f"\nMHKD − EfficientAD over {len(gaps)} seeds: mean image AUROC {statistics.fmean(gaps):+.1f} ± "
           f"{statistics.stdev(gaps):.1f}; sPRO@0.05 mean {', '.join(f'{g:+.1f}' for g in spro)} "
