@@ -1,18 +1,23 @@
 """DM-GRD on MTD, Table 6's rows: paper − code mode per objective, and, in each mode, each row against the
-full objective; paired bootstrap of image AUROC over the test images (seed 0; run from the repo root).
+full objective; paired bootstrap of image AUROC over the test images (seed 0; run from the repo root;
+``[runs root]`` optional). Table 6's cells are read through its config: other tables' runs never mix in.
 Also says which code-mode rows produced identical image scores (the spec: L_SE carries no gradient as coded)."""
-import glob, json
+import sys
 from adlib.metrics import paired_bootstrap_records
-runs, every = {}, []
-for p in glob.glob("docs/results/dm_grd/runs/**/results.json", recursive=True):
-    r = json.load(open(p))
-    if r["protocol"].get("ckpt_selection") != "last":
-        continue  # test-set selection: selection_inflation.py
-    if r["config"].get("beta") is not None or r["config"].get("memory_size", 30) != 30:
-        continue  # Tables 8 / 9: table89.py
-    every.append(r)
-    if r["seed"] == 0:
-        runs[(r["config"]["mode"], r["config"]["losses"])] = r
+from adlib.reproduce import load_config
+from adlib.reproduce.grid import expand
+
+root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs"
+runs, every = {}, []  # Table 6's cells only, as its profiles name them (final model, random beta, L = 30)
+for profile, mode in (("small", "code"), ("small_paper", "paper")):
+    cfg = dict(load_config("adlib/configs/dm_grd/table6.yaml"), seeds=[0, 1, 2])
+    for cell in expand(cfg, profile):
+        r, _ = cell.read_results(root)
+        if r is None:
+            continue
+        every.append(r)
+        if cell.run["seed"] == 0:
+            runs[(mode, cell.setting["losses"])] = r
 ORDER = ["kd", "kd+ot", "kd+con", "kd+se", "kd+ot+con", "kd+ot+con+se"]
 def fmt(c):
     return f"{100 * (c.a - c.b):+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
