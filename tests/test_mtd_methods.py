@@ -1,0 +1,109 @@
+"""tools/mtd_methods.py (issue 21 point 3): the rows file names one cell per seed for each method, the recorded runs
+are the ones it names, and the summary's means and gaps to the training-free reference come from the files."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adlib.engine import build_results, write_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("mtd_methods", ROOT / "tools" / "mtd_methods.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_each_row_names_one_cell_per_seed_and_has_recorded_runs(tool):
+    doc = tool.load_rows()
+    labels = [r["label"] for r in doc["rows"]]
+    assert len(set(labels)) == len(labels) and doc["delta_to"] in labels
+    methods = set()
+    for row in doc["rows"]:
+        cells = tool.row_cells(row, doc["seeds"])
+        assert sorted(c.run["seed"] for c in cells) == sorted(row.get("seeds") or doc["seeds"])
+        assert all(c.run["dataset"] == "mtd" and c.run["image_size"] == 128 for c in cells), row["label"]
+        teacher = cells[0].config.get("backbone") or cells[0].config.get("teacher")
+        assert "efficientnet_lite0" in str(teacher), (row["label"], teacher)
+        cfg = tool.row_table(row, doc["seeds"])
+        # a renamed cell (a changed default) would orphan the recorded runs: at least one seed must be on record
+        assert any(c.results_path(tool.runs_dir(row, cfg)).is_file() for c in cells), f"no recorded run: {row['label']}"
+        methods.add(cells[0].method)
+    assert {"rd_var", "mrkd", "daf", "mhkd", "dm_grd"} <= methods  # the five papers' methods
+
+
+def test_rows_file_errors_name_the_row(tool, tmp_path):
+    bad = tmp_path / "rows.yaml"
+    bad.write_text("seeds: [0]\nrows:\n  - {label: X, config: mrkd/table5, profile: small}\n")
+    with pytest.raises(ValueError, match=r"row 0 \(X\): missing \['setting'\]"):
+        tool.load_rows(bad)
+    bad.write_text("seeds: [0]\nrows:\n  - {label: X, config: mrkd/table5, profile: small, setting: {}, colour: red}\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        tool.load_rows(bad)
+    bad.write_text("seeds: [0]\ndelta_to: Y\nrows:\n  - {label: X, config: mrkd/table5, profile: small, setting: {}}\n")
+    with pytest.raises(ValueError, match="delta_to 'Y'"):
+        tool.load_rows(bad)
+    with pytest.raises(ValueError, match="matches no cell"):
+        tool.row_cells({"label": "X", "config": "mrkd/table5", "profile": "small", "setting": {"ilm": "sometimes"}}, [0])
+
+
+def _results(cell, image_auroc: float, scores: np.ndarray, labels: np.ndarray) -> dict:
+    metrics = {"image_auroc": {"value": image_auroc, "protocol": {"level": "image"}, "per_defect": {}},
+               "pixel_auroc": {"value": 0.7, "protocol": {"level": "pixel"}, "per_defect": {}}}
+    protocol = {"image_size": 128, "mask_resolution": [128, 128], "aupro_mode": "mvtec", "fpr_limits": [0.3],
+                "ckpt_selection": "last", "batch_size": 8, "device": "cpu", "image_score": "max"}
+    env = {"python": "3", "torch": "2", "torchvision": "0", "timm": "1", "numpy": "2", "cuda": None, "cudnn": None,
+           "device": "cpu", "gpu_name": None, "cpu_count": 2, "platform": "test", "adlib_version": "0"}
+    ids = [f"im{i}.png" for i in range(len(labels))]
+    return build_results(cell.paper, cell.method, "mtd", "mtd", cell.run["seed"], cell.config, protocol, metrics, None,
+                         {"name": "efficientnet_lite0", "source": "pypi:test", "sha256": "ab" * 32},
+                         {"name": "mtd", "root": "/data", "split_seed": None,
+                          "counts": {"train": {"good": 10}, "test": {"good": 4, "cut": 4}}},
+                         {"train_s": 10.0 + cell.run["seed"]}, env=env, git_commit=None,
+                         created="2024-01-01T00:00:00+00:00",
+                         extra={"image_scores": {"ids": ids, "labels": labels.tolist(), "scores": scores.tolist()}})
+
+
+def test_summary_means_and_paired_gap_come_from_the_files(tool, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    rows = tmp_path / "rows.yaml"
+    rows.write_text(f"""seeds: [0, 1, 2]
+delta_to: ref
+rows:
+  - {{label: MRKD, config: mrkd/table5, profile: small, setting: {{ilm: true, flm: true}}, runs: {tmp_path / 'a'}}}
+  - {{label: ref, config: docs/results/fidelity_mtd/tables/knn.yaml, profile: cpu_full_bank, seeds: [0],
+     setting: {{layers: null, image_size: 128, backbone: efficientnet_lite0}}, runs: {tmp_path / 'b'}}}
+""")
+    doc = tool.load_rows(rows)
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    ref_scores = labels + rng.normal(0, 0.6, 60)  # the reference: a noisier ranking than the trained rows
+    ref_cell = tool.row_cells(doc["rows"][1], doc["seeds"])[0]
+    ref_auc = roc_auc_score(labels, ref_scores)
+    write_results(_results(ref_cell, ref_auc, ref_scores, labels), ref_cell.results_path(tmp_path / "b"))
+    aucs = {}
+    for cell in tool.row_cells(doc["rows"][0], doc["seeds"])[:2]:  # seed 2 left out: listed as not run
+        s = labels + rng.normal(0, 0.3, 60)
+        aucs[cell.run["seed"]] = roc_auc_score(labels, s)
+        write_results(_results(cell, aucs[cell.run["seed"]], s, labels), cell.results_path(tmp_path / "a"))
+    summary = tool.summarise(doc)
+    mrkd, ref = summary["rows"]
+    assert mrkd["seeds_missing"] == [2] and sorted(mrkd["seeds"]) == [0, 1]
+    assert mrkd["mean"]["image_auroc"]["mean"] == pytest.approx(100 * np.mean(list(aucs.values())), abs=0.01)
+    assert mrkd["mean"]["image_auroc"]["std"] == pytest.approx(100 * np.std(list(aucs.values()), ddof=1), abs=0.01)
+    gaps = [mrkd["seeds"][k]["delta_to_reference"] for k in (0, 1)]
+    for k, g in zip((0, 1), gaps):
+        assert g["value"] == pytest.approx(100 * (aucs[k] - ref_auc), abs=0.01) and g["low"] <= g["value"] <= g["high"]
+    assert "delta_to_reference" not in ref and mrkd["image_score"] == "max"
+    text = tool.markdown(summary, 98.7)
+    assert "seeds [2] not run" in text and "Best trained row: **MRKD**" in text
+    tool.figure(summary, tmp_path / "f.png", 98.7)
+    assert (tmp_path / "f.png").stat().st_size > 1000
