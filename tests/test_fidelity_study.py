@@ -65,7 +65,7 @@ def test_the_base_cell_is_one_run_shared_by_every_trained_table(study, profile):
     for table, cell in study.load_cells(profile):
         if table != "knn" and cell.method == "rd" and cell.run["seed"] == 0:
             by_table.setdefault(table, set()).add(cell.tag)
-    assert set(by_table) == {"decoder", "epochs", "levels", "size", "teacher"}
+    assert set(by_table) == {"decoder", "epochs", "levels", "size", "teacher", "offline_best"}
     common = set.intersection(*by_table.values())
     assert len(common) == 1, common
     assert "decoder_out_act" not in next(iter(common))  # relu: the tag leaves it out

@@ -29,7 +29,7 @@ from adlib.paths import portable_path
 HERE = Path(__file__).resolve().parent.parent
 TABLES = HERE / "docs" / "results" / "fidelity_mtd" / "tables"
 # which table's cells start first (the base cells are in every table and run with the first)
-PRIORITY = ("decoder", "epochs:20", "knn", "levels", "teacher", "size:192", "epochs:160", "size:256")
+PRIORITY = ("decoder", "epochs:20", "knn", "levels", "teacher", "offline_best", "size:192", "epochs:160", "size:256")
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
 BASE = {"backbone": "efficientnet_lite0", "layers": None, "decoder_out_act": "relu", "image_size": 128}
 
@@ -137,6 +137,8 @@ def _axis_value(table: str, cell):
     if table == "knn":
         return (f"{cell.config.get('backbone', 'efficientnet_lite0')} / {cell.setting.get('layers') or 'default levels'}"
                 f" / {cell.run['image_size']} px")
+    if table == "offline_best":  # two factors: the teacher and the schedule
+        return f"{cell.config.get('backbone', 'efficientnet_lite0')} / {cell.run['epochs']} epochs"
     key = {"size": "image_size", "teacher": "backbone", "decoder": "decoder_out_act", "levels": "layers"}.get(table, table)
     return cell.setting.get(key)
 
