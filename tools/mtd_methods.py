@@ -234,6 +234,28 @@ def figure(summary: dict, path: Path, paper_mtd: float | None) -> None:
     plt.close(fig)
 
 
+HEADER = """# Five papers' methods on one real dataset: MTD (issue 21 point 3)
+
+Written by `python tools/mtd_methods.py report` from the runs the rows file names
+(`docs/results/mtd_methods/rows.yaml`); `python tools/mtd_methods.py run` trains the missing seeds.
+
+**Shared by every row.** Data: MTD from `../shared/datasets/mtd_raw`, MRKD's split (762 normal training images;
+190 normal and 392 defective test images), resized to 128 px. Protocol: the final model (no checkpoint
+selection), image AUROC, pixel AUROC and AU-PRO to FPR 0.3 (`adlib.engine.evaluate_method`); each method's own
+image score (the column says which). Each method trains on its own paper table's `small` profile: the schedules
+differ, and the table prints them.
+
+**Teacher.** {teachers}. The papers' teachers were WRN50-2 (RD-Var, MRKD, DM-GRD), ResNet18 (DAF) and a PDN
+distilled from a WRN-101 / ResNeXt-101 (MHKD); none can be downloaded on these machines. EfficientAD and MHKD
+use the Lite0 extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
+methods rank with this teacher, not what they reach with theirs.
+
+**Machine.** {devices}; one torch thread per training, one to four trainings at once on 2 cores, so the train
+seconds are shared-machine figures. Commits: {commits}.
+
+"""
+
+
 def report(args) -> int:
     from adlib.fileio import atomic_write_text
     from adlib.reference import paper_value
@@ -242,11 +264,17 @@ def report(args) -> int:
     summary = summarise(doc)
     paper_mtd = paper_value("mrkd", table="3", dataset="mtd", metric="image_auroc")
     out = Path(args.out)
-    atomic_write_text(out / "mtd_methods.json", json.dumps({"rows_file": str(Path(args.rows).resolve().relative_to(HERE))
-                                                            if Path(args.rows).resolve().is_relative_to(HERE) else
-                                                            Path(args.rows).name, **summary}, indent=1, default=str))
-    text = markdown(summary, paper_mtd)
-    atomic_write_text(out / "mtd_methods_table.md", text)
+    rows_file = Path(args.rows).resolve()
+    rows_name = str(rows_file.relative_to(HERE)) if rows_file.is_relative_to(HERE) else rows_file.name
+    atomic_write_text(out / "mtd_methods.json", json.dumps({"rows_file": rows_name, **summary}, indent=1, default=str))
+    weights = {(r["weights"]["source"], r["weights"]["sha256"]) for r in summary["rows"] if r.get("weights")}
+    teachers = "; ".join(f"`{src}`, sha256 `{sha[:8]}…{sha[-8:]}`" for src, sha in sorted(weights)) or "none recorded"
+    devices = ", ".join(sorted({r["device"] for r in summary["rows"] if r.get("device")})) or "none recorded"
+    commits = ", ".join(sorted({s["git_commit"][:7] for r in summary["rows"] for s in r["seeds"].values()
+                                if s.get("git_commit")})) or "none recorded"
+    text = HEADER.format(teachers=teachers, devices=devices, commits=commits) + markdown(summary, paper_mtd)
+    text += "\n![image AUROC per method](mtd_methods.png)\n"
+    atomic_write_text(out / "mtd_methods.md", text)
     figure(summary, out / "mtd_methods.png", paper_mtd)
     print(text)
     return 0
