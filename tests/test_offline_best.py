@@ -1,0 +1,44 @@
+"""The `offline_best` profile (issue 21 point 2): every table that runs on MTD at the `small` profile also offers
+`offline_best`, which is its `small` with the best offline teacher found on MTD and nothing else changed."""
+from __future__ import annotations
+
+import pytest
+
+from adlib.reproduce import expand, load_config
+from adlib.reproduce.schema import profile_names, resolve_profile, table_configs
+
+TEACHER_KEYS = {"backbone", "teacher", "decoder_out_act"}  # the teacher, and the decoder end the study measured with it
+
+
+def _mtd_small_tables():
+    out = []
+    for path in table_configs():
+        cfg = load_config(path)
+        if "small" in profile_names(cfg) and resolve_profile(cfg, "small").sections["data"].get("dataset") == "mtd":
+            out.append((path, cfg))
+    return out
+
+
+def _teacher_axis(cfg) -> bool:
+    """Tables whose small grid varies the teacher itself (the papers' teacher tables): no single best teacher."""
+    return "backbone" in resolve_profile(cfg, "small").grid
+
+
+@pytest.mark.parametrize("path,cfg", _mtd_small_tables(), ids=lambda v: getattr(v, "stem", ""))
+def test_every_mtd_table_offers_offline_best_differing_only_in_the_teacher(path, cfg):
+    if _teacher_axis(cfg):
+        assert "offline_best" not in profile_names(cfg), f"{path}: its grid is the teacher"
+        return
+    assert "offline_best" in profile_names(cfg), f"{path} runs on MTD at `small` but offers no `offline_best`"
+    small, best = resolve_profile(cfg, "small"), resolve_profile(cfg, "offline_best")
+    for section in ("data", "fit", "eval"):
+        assert best.sections[section] == small.sections[section], (path, section)
+    assert best.grid == small.grid
+    changed = {k for k in set(small.sections["method"]) | set(best.sections["method"])
+               if small.sections["method"].get(k) != best.sections["method"].get(k)}
+    assert changed and changed <= TEACHER_KEYS, (path, changed)
+    cells = expand(cfg, "offline_best")
+    assert {c.config.get("backbone") or c.config.get("teacher") for c in cells} <= {
+        "efficientnet_lite1", "extractor:efficientnet_lite1"}
+    # the same cells as `small` otherwise: one offline_best cell per small cell
+    assert len(cells) == len(expand(cfg, "small"))
