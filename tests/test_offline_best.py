@@ -39,6 +39,6 @@ def test_every_mtd_table_offers_offline_best_differing_only_in_the_teacher(path,
     assert changed and changed <= TEACHER_KEYS, (path, changed)
     cells = expand(cfg, "offline_best")
     assert {c.config.get("backbone") or c.config.get("teacher") for c in cells} <= {
-        "efficientnet_lite1", "extractor:efficientnet_lite1"}
+        "efficientnet_lite2", "extractor:efficientnet_lite2"}
     # the same cells as `small` otherwise: one offline_best cell per small cell
     assert len(cells) == len(expand(cfg, "small"))

@@ -219,7 +219,7 @@ def figure(sets: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     colours = {"rd": "#1b9e77", "mrkd": "#d95f02"}
-    order = ("teacher", "levels", "size", "epochs", "decoder")
+    order = ("teacher", "levels", "size", "epochs", "decoder", "offline_best")
     knn = {}  # taps -> (image AUROC, set name), Lite0 at 128 px, from any set
     for name, teacher, taps, size, mean, _ in measured_knn_rows(sets):
         if teacher == "efficientnet_lite0" and size == "128 px":
