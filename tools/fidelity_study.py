@@ -265,8 +265,8 @@ def figure(sets: dict, path: Path) -> None:
             handles, labels = ax.get_legend_handles_labels()
             uniq = dict(zip(labels, handles))
             ax.legend(uniq.values(), uniq.keys(), fontsize=7)
-    fig.suptitle("MTD, Lite0 teacher: one factor at a time around the base\n"
-                 "(stages 1-2-3, 128 px, the profile's epochs); bars: std over seeds", fontsize=9)
+    fig.suptitle("MTD: one factor at a time around the base (Lite0, stages 1-2-3, 128 px, the profile's epochs;\n"
+                 "offline_best: teacher × epochs); bars: std over seeds", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
