@@ -251,14 +251,15 @@ def figure(sets: dict, path: Path) -> None:
                 if pts:
                     ax.errorbar([x + 0.06 * (2 * k - 1) for x, _ in pts], [ms["mean"] for _, ms in pts],
                                 yerr=[ms["std"] or 0 for _, ms in pts], fmt="o", capsize=3, color=colours[method],
-                                label=f"{method} (n = {max(ms['n'] for _, ms in pts)})")
+                                label=f"{method} (n = {_n_range([ms['n'] for _, ms in pts])})")
             if t == "levels":
                 for v in values:
                     if v.replace(" ", "") in {k.replace(" ", "") for k in knn}:
                         mean, src = next(knn[k] for k in knn if k.replace(" ", "") == v.replace(" ", ""))
                         ax.plot([values.index(v)], [mean], "x", color="0.35", markersize=9,
                                 label=f"kNN, training-free ({src})")
-            ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "") for v in values], fontsize=8)
+            ax.set_xticks(range(len(values)), [v.replace("efficientnet_", "").replace(" / ", "\n") for v in values],
+                          fontsize=8)
             ax.set_title(f"{name}: {t}", fontsize=9)
             ax.grid(alpha=0.3)
             ax.set_ylabel("image AUROC (%)")
@@ -270,6 +271,10 @@ def figure(sets: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _n_range(ns: list[int]) -> str:
+    return f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}–{max(ns)}"
 
 
 def measured_knn_rows(sets: dict):
