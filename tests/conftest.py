@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def load_script(relpath: str):
+    """A script of the checkout that is not part of the package (``tools/``, ``benchmarks/``, ``data_scripts/``),
+    imported as a module: ``load_script("tools/mtd_methods.py")``."""
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def write_png(path: Path, array: np.ndarray, mode: str | None = None) -> Path:

@@ -1,6 +1,5 @@
 """benchmarks/cpu_speed.py: the smoke run measures base and head in one run and writes portable records."""
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -8,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("cpu_speed", REPO / "benchmarks" / "cpu_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/cpu_speed.py")
 
 
 def test_quick_cells_cover_every_method_with_a_quick_profile():

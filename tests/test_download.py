@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import io
 import json
 import re
@@ -29,6 +28,7 @@ from adlib.data.download import (
     extract_archive,
     fetch,
 )
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -467,11 +467,8 @@ def serve_dataset(server, tmp_path, monkeypatch):
     return setup
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"download_{name}", REPO / "data_scripts" / f"download_{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def load_download_script(name: str):
+    return load_script(f"data_scripts/download_{name}.py")
 
 
 # ---------------------------------------------------------------- fetch
@@ -561,7 +558,7 @@ def test_scripts_end_to_end(name, serve_dataset, server, tmp_path, capsys):
         pytest.importorskip("adlib.data.mtd")
     serve_dataset(name, with_checksums=name not in ("dagm", "mtd"))
     root = tmp_path / "data"
-    main = load_script(name).main
+    main = load_download_script(name).main
     assert main(["--root", str(root), "--no-progress", "--timeout", "5"]) == 0
     out = capsys.readouterr().out
     src = sources.get_source(name)
@@ -582,7 +579,7 @@ def test_script_errors_are_clean(tmp_path, monkeypatch, capsys):
     src = sources.get_source("btad")
     monkeypatch.setitem(sources.SOURCES, "btad", dataclasses.replace(
         src, files=(dataclasses.replace(src.files[0], urls=(closed_port_url("btad.zip"),)),)))
-    assert load_script("btad").main(["--root", str(tmp_path), "--no-progress", "--timeout", "2"]) == 1
+    assert load_download_script("btad").main(["--root", str(tmp_path), "--no-progress", "--timeout", "2"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err and "btad.zip" in err and str(tmp_path) in err
 

@@ -2,23 +2,18 @@
 summarises the results it finds (mean ± std over seeds, missing seeds listed)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from adlib.reproduce.schema import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("fidelity_study", ROOT / "tools" / "fidelity_study.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/fidelity_study.py")
 
 
 def test_a_profile_of_one_table_covers_only_that_table(study):

@@ -2,23 +2,16 @@
 are the ones it names, and the summary's means and gaps to the training-free reference come from the files."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from adlib.engine import build_results, write_results
-
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("mtd_methods", ROOT / "tools" / "mtd_methods.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("tools/mtd_methods.py")
 
 
 def test_each_row_names_one_cell_per_seed_and_has_recorded_runs(tool):

@@ -1,17 +1,12 @@
 """benchmarks/synthesis_visibility.py: per strategy, whether the labels are what changed and how much changed."""
 
-import importlib.util
 import json
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("synthesis_visibility", REPO / "benchmarks" / "synthesis_visibility.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/synthesis_visibility.py")
 
 
 def test_visibility_tells_a_bold_strategy_from_a_subtle_one_and_writes_a_portable_record(mvtec_root, tmp_path,

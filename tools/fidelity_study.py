@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import statistics
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 from adlib.paths import portable_path
+from adlib.reproduce.seed_stats import format_seed_stats, seed_stats
 
 HERE = Path(__file__).resolve().parent.parent
 TABLES = HERE / "docs" / "results" / "fidelity_mtd" / "tables"
@@ -118,21 +118,6 @@ def _results(runs: list[str]) -> dict[str, dict]:
     return out
 
 
-def _mean_std(values: list[float]) -> dict:
-    vals = [100 * v for v in values if v is not None and not math.isnan(v)]
-    if not vals:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": round(statistics.fmean(vals), 2), "std": round(statistics.stdev(vals), 2) if len(vals) > 1 else None,
-            "n": len(vals), "values": [round(v, 2) for v in vals]}
-
-
-def _fmt(ms: dict | None) -> str:
-    if not ms or ms["mean"] is None:
-        return "—"
-    sd = f" ± {ms['std']:.1f}" if ms["std"] is not None else ""
-    return f"{ms['mean']:.1f}{sd} ({ms['n']})"
-
-
 def _axis_value(table: str, cell):
     if table == "knn":
         return (f"{cell.config.get('backbone', 'efficientnet_lite0')} / {cell.setting.get('layers') or 'default levels'}"
@@ -170,7 +155,7 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
             secs_per_unit.append(r["timings"]["train_s"] / cost_units(cell))
     spu = statistics.median(secs_per_unit) if secs_per_unit else None
     for row in rows.values():
-        row["metrics"] = {m: _mean_std(v) for m, v in row["metrics"].items()}
+        row["metrics"] = {m: seed_stats(v, scale=100) for m, v in row["metrics"].items()}
         row["estimated_s_missing"] = round(spu * row["cost_units"] * len(row["seeds_missing"])) \
             if spu and row["method"] != "knn" and row["seeds_missing"] else None
     return {"profile": profile, "runs": [portable_path(r) for r in runs], "seconds_per_cost_unit": spu,
@@ -199,7 +184,7 @@ def markdown(summary: dict) -> str:
     for r in summary["rows"]:
         miss = f"{r['seeds_missing']} ({r['estimated_s_missing'] or '?'})" if r["seeds_missing"] else ""
         lines.append(f"| {r['table']} | {r['value']} | {r['method']} | " +
-                     " | ".join(_fmt(r["metrics"].get(m)) for m in METRICS) + f" | {miss} |")
+                     " | ".join(format_seed_stats(r["metrics"].get(m)) for m in METRICS) + f" | {miss} |")
     return "\n".join(lines) + "\n"
 
 

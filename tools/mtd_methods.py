@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from adlib.reproduce.seed_stats import format_seed_stats, seed_stats
+
 HERE = Path(__file__).resolve().parent.parent
 ROWS = HERE / "docs" / "results" / "mtd_methods" / "rows.yaml"
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
@@ -58,11 +60,12 @@ def runs_dir(row: dict, cfg: dict) -> Path:
     return _path(row.get("runs") or f"docs/results/{cfg['paper']}/runs")
 
 
-def row_cells(row: dict, seeds: list[int]) -> list:
-    """The row's cells, one per seed; ValueError when its setting matches no cell or several per seed."""
+def row_cells(row: dict, seeds: list[int], cfg: dict | None = None) -> list:
+    """The row's cells, one per seed; ValueError when its setting matches no cell or several per seed.
+    ``cfg``: the row's table config when the caller already has it (``row_table``)."""
     from adlib.reproduce.grid import expand
 
-    cfg = row_table(row, row.get("seeds") or seeds)
+    cfg = cfg or row_table(row, row.get("seeds") or seeds)
     cells = [c for c in expand(cfg, row["profile"])
              if all(c.setting.get(k, c.run.get(k)) == v for k, v in row["setting"].items())]
     per_seed = {}
@@ -105,8 +108,8 @@ def summarise(doc: dict) -> dict:
 
     out = []
     for row in doc["rows"]:
-        cells = row_cells(row, doc["seeds"])
         cfg = row_table(row, row.get("seeds") or doc["seeds"])
+        cells = row_cells(row, doc["seeds"], cfg)
         root = runs_dir(row, cfg)
         rec = {"label": row["label"], "base": bool(row.get("base")), "method": cells[0].method,
                "config": row["config"], "profile": row["profile"], "setting": row["setting"], "tag": cells[0].tag,
@@ -127,7 +130,7 @@ def summarise(doc: dict) -> dict:
             rec.setdefault("weights", {k: res["weights"].get(k) for k in ("name", "source", "sha256")})
             env = res["env"]
             rec.setdefault("device", env.get("gpu_name") or f"CPU {env.get('cpu_model')}")
-        rec["mean"] = {m: _mean_std([s["metrics"][m] for s in rec["seeds"].values()]) for m in METRICS}
+        rec["mean"] = {m: seed_stats([s["metrics"][m] for s in rec["seeds"].values()], scale=100) for m in METRICS}
         out.append(rec)
     ref = next((r for r in out if r["label"] == doc.get("delta_to")), None)
     ref_scores = next(iter(ref["seeds"].values()))["image_scores"] if ref and ref["seeds"] else None
@@ -142,28 +145,11 @@ def summarise(doc: dict) -> dict:
             s["delta_to_reference"] = {"value": round(100 * (c.a - c.b), 2), "low": round(100 * c.low, 2),
                                        "high": round(100 * c.high, 2)}
             gaps.append(100 * (c.a - c.b))
-        rec["delta_to_reference"] = _stats(gaps)
+        rec["delta_to_reference"] = seed_stats(gaps)
     for rec in out:
         for s in rec["seeds"].values():
             s.pop("image_scores", None)
     return {"reference": doc.get("delta_to"), "seeds": doc["seeds"], "rows": out}
-
-
-def _stats(vals: list[float]) -> dict:
-    if not vals:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": round(statistics.fmean(vals), 2), "std": round(statistics.stdev(vals), 2) if len(vals) > 1 else None,
-            "n": len(vals)}
-
-
-def _mean_std(values: list) -> dict:
-    return _stats([100 * v for v in values if v is not None])
-
-
-def _fmt(ms: dict) -> str:
-    if not ms or ms["mean"] is None:
-        return "—"
-    return f"{ms['mean']:.1f}" + (f" ± {ms['std']:.1f}" if ms["std"] is not None else "") + f" ({ms['n']})"
 
 
 def markdown(summary: dict, paper_mtd: float | None) -> str:
@@ -179,7 +165,7 @@ def markdown(summary: dict, paper_mtd: float | None) -> str:
         label = f"{r['label']}" + (" (base)" if r["base"] and r["method"] != "knn" else "")
         miss = f" · seeds {r['seeds_missing']} not run" if r["seeds_missing"] else ""
         lines.append(f"| {label} | {r['schedule'] if r['method'] != 'knn' else 'no training'} | "
-                     f"{r.get('image_score') or '—'} | " + " | ".join(_fmt(r["mean"][m]) for m in METRICS)
+                     f"{r.get('image_score') or '—'} | " + " | ".join(format_seed_stats(r["mean"][m]) for m in METRICS)
                      + f" | {per_seed}{miss} | {gaps or '—'} | {round(statistics.median(secs)) if secs else '—'} |")
     text = "\n".join(lines) + "\n"
     trained = [r for r in summary["rows"] if r["method"] != "knn" and r["mean"]["image_auroc"]["mean"] is not None]
@@ -189,7 +175,7 @@ def markdown(summary: dict, paper_mtd: float | None) -> str:
         knn = refrow["mean"]["image_auroc"]["mean"]
         above = [r["label"] for r in trained if (d := r.get("delta_to_reference")) and d["n"] and
                  all(s["delta_to_reference"]["low"] > 0 for s in r["seeds"].values() if s.get("delta_to_reference"))]
-        text += (f"\nBest trained row: **{best['label']}**, {_fmt(best['mean']['image_auroc'])} image AUROC; the "
+        text += (f"\nBest trained row: **{best['label']}**, {format_seed_stats(best['mean']['image_auroc'])} image AUROC; the "
                  f"{ref}: {knn:.1f}. Trained rows whose every seed is above it with a test-image "
                  f"interval clear of 0: {', '.join(above) if above else 'none'}.")
         if paper_mtd is not None:
