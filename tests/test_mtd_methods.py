@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from adlib.engine import build_results, write_results
+from conftest import REPO as ROOT
 from conftest import load_script
 
 
@@ -14,22 +15,50 @@ def tool():
     return load_script("tools/mtd_methods.py")
 
 
-def test_each_row_names_one_cell_per_seed_and_has_recorded_runs(tool):
-    doc = tool.load_rows()
+ROWS_FILES = {  # rows file -> (its teacher, the rows that must have a recorded run: None = every row)
+    "rows.yaml": ("efficientnet_lite0", None),
+    "rows_offline_best.yaml": ("efficientnet_lite1", {"MRKD", "kNN (training-free)", "kNN, stages 2-3-4 (training-free)"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROWS_FILES))
+def test_each_row_names_one_cell_per_seed_and_has_recorded_runs(tool, name):
+    teacher_name, recorded = ROWS_FILES[name]
+    doc = tool.load_rows(tool.ROWS.parent / name)
     labels = [r["label"] for r in doc["rows"]]
     assert len(set(labels)) == len(labels) and doc["delta_to"] in labels
-    methods = set()
+    methods, names = set(), set()
     for row in doc["rows"]:
         cells = tool.row_cells(row, doc["seeds"])
         assert sorted(c.run["seed"] for c in cells) == sorted(row.get("seeds") or doc["seeds"])
         assert all(c.run["dataset"] == "mtd" and c.run["image_size"] == 128 for c in cells), row["label"]
         teacher = cells[0].config.get("backbone") or cells[0].config.get("teacher")
-        assert "efficientnet_lite0" in str(teacher), (row["label"], teacher)
+        assert teacher_name in str(teacher), (row["label"], teacher)
         cfg = tool.row_table(row, doc["seeds"])
         # a renamed cell (a changed default) would orphan the recorded runs: at least one seed must be on record
-        assert any(c.results_path(tool.runs_dir(row, cfg)).is_file() for c in cells), f"no recorded run: {row['label']}"
+        if recorded is None or row["label"] in recorded:
+            assert any(c.results_path(tool.runs_dir(row, cfg)).is_file() for c in cells), f"no recorded run: {row['label']}"
         methods.add(cells[0].method)
+        names.add(row["label"])
     assert {"rd_var", "mrkd", "daf", "mhkd", "dm_grd"} <= methods  # the five papers' methods
+    assert doc["name"] and (name == "rows.yaml") == (doc["name"] == "mtd_methods")
+    if name != "rows.yaml":  # a profile's rows file has the same rows as the `small` one
+        assert names == {r["label"] for r in tool.load_rows()["rows"]}
+
+
+def test_the_offline_best_mrkd_row_is_the_cell_mrkd_table5_would_run():
+    """The MRKD row of rows_offline_best reads the teacher study's cell: it must be the run MRKD's Table 5 makes at
+    `offline_best` (same run config), or the five-method table would mix settings."""
+    from adlib.reproduce import expand, find_config, load_config
+
+    study = [c for c in expand(load_config(ROOT / "docs/results/fidelity_mtd/tables/offline_best.yaml"), "cpu")
+             if c.setting == {"method": "mrkd", "backbone": "efficientnet_lite1", "epochs": 80}]
+    table5 = [c for c in expand({**load_config(find_config("mrkd/table5")), "seeds": [0, 1, 2]}, "offline_best")
+              if c.setting == {"ilm": True, "flm": True}]
+    assert len(study) == len(table5) == 3  # three seeds each
+    for a, b in zip(study, table5):
+        assert (a.run, a.tag, a.method) == (b.run, b.tag, b.method)
+        assert {k: v for k, v in b.config.items() if k not in ("ilm", "flm")} == a.config
 
 
 def test_rows_file_errors_name_the_row(tool, tmp_path):

@@ -30,7 +30,19 @@ def test_every_mtd_table_offers_offline_best_differing_only_in_teacher_and_sched
         assert "offline_best" not in profile_names(cfg), f"{path}: its grid is the teacher"
         return
     assert "offline_best" in profile_names(cfg), f"{path} runs on MTD at `small` but offers no `offline_best`"
-    small, best = resolve_profile(cfg, "small"), resolve_profile(cfg, "offline_best")
+    _differ_only_in_teacher_and_schedule(path, cfg, "small", "offline_best")
+
+
+@pytest.mark.parametrize("path,cfg", [(p, c) for p, c in _mtd_small_tables() if "small_paper" in profile_names(c)],
+                         ids=lambda v: getattr(v, "stem", ""))
+def test_a_table_with_a_paper_mode_profile_offers_it_at_offline_best_too(path, cfg):
+    assert "offline_best_paper" in profile_names(cfg), f"{path} offers `small_paper` but no `offline_best_paper`"
+    _differ_only_in_teacher_and_schedule(path, cfg, "small_paper", "offline_best_paper")
+    assert resolve_profile(cfg, "offline_best_paper").sections["method"].get("mode") == "paper"
+
+
+def _differ_only_in_teacher_and_schedule(path, cfg, base: str, best_name: str) -> None:
+    small, best = resolve_profile(cfg, base), resolve_profile(cfg, best_name)
     for section in ("data", "eval"):
         assert best.sections[section] == small.sections[section], (path, section)
     sf, bf = small.sections["fit"], best.sections["fit"]
@@ -41,8 +53,8 @@ def test_every_mtd_table_offers_offline_best_differing_only_in_teacher_and_sched
     changed = {k for k in set(small.sections["method"]) | set(best.sections["method"])
                if small.sections["method"].get(k) != best.sections["method"].get(k)}
     assert changed and changed <= TEACHER_KEYS, (path, changed)
-    cells = expand(cfg, "offline_best")
+    cells = expand(cfg, best_name)
     assert {c.config.get("backbone") or c.config.get("teacher") for c in cells} <= {
         "efficientnet_lite1", "extractor:efficientnet_lite1"}
     # the same cells as `small` otherwise: one offline_best cell per small cell
-    assert len(cells) == len(expand(cfg, "small"))
+    assert len(cells) == len(expand(cfg, base))

