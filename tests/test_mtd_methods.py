@@ -17,7 +17,8 @@ def tool():
 
 ROWS_FILES = {  # rows file -> (its teacher, the rows that must have a recorded run: None = every row)
     "rows.yaml": ("efficientnet_lite0", None),
-    "rows_offline_best.yaml": ("efficientnet_lite1", {"MRKD", "kNN (training-free)", "kNN, stages 2-3-4 (training-free)"}),
+    "rows_offline_best.yaml": ("efficientnet_lite1",
+                               {"MRKD", "kNN (training-free)", "kNN, stages 2-3-4 (training-free)"}),
 }
 
 
@@ -37,7 +38,8 @@ def test_each_row_names_one_cell_per_seed_and_has_recorded_runs(tool, name):
         cfg = tool.row_table(row, doc["seeds"])
         # a renamed cell (a changed default) would orphan the recorded runs: at least one seed must be on record
         if recorded is None or row["label"] in recorded:
-            assert any(c.results_path(tool.runs_dir(row, cfg)).is_file() for c in cells), f"no recorded run: {row['label']}"
+            assert any(c.results_path(tool.runs_dir(row, cfg)).is_file() for c in cells), \
+                f"no recorded run: {row['label']}"
         methods.add(cells[0].method)
         names.add(row["label"])
     assert {"rd_var", "mrkd", "daf", "mhkd", "dm_grd"} <= methods  # the five papers' methods

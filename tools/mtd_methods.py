@@ -164,7 +164,8 @@ def summarise(doc: dict) -> dict:
 
 def markdown(summary: dict, paper_mtd: float | None) -> str:
     ref = summary["reference"]
-    lines = [f"| method | schedule (its paper table's `{summary['profile']}` profile) | image score | image AUROC | pixel AUROC | AU-PRO | "
+    lines = [f"| method | schedule (its paper table's `{summary['profile']}` profile) | image score | image AUROC | "
+             "pixel AUROC | AU-PRO | "
              f"image AUROC per seed | − {ref} (per seed, 95 % test-image interval) | train s / seed |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
@@ -175,7 +176,8 @@ def markdown(summary: dict, paper_mtd: float | None) -> str:
         label = f"{r['label']}" + (" (base)" if r["base"] and r["method"] != "knn" else "")
         miss = f" · seeds {r['seeds_missing']} not run" if r["seeds_missing"] else ""
         lines.append(f"| {label} | {r['schedule'] if r['method'] != 'knn' else 'no training'} | "
-                     f"{r.get('image_score') or '—'} | " + " | ".join(format_seed_stats(r["mean"][m]) for m in METRICS)
+                     f"{r.get('image_score') or '—'} | "
+                     + " | ".join(format_seed_stats(r["mean"][m]) for m in METRICS)
                      + f" | {per_seed}{miss} | {gaps or '—'} | {round(statistics.median(secs)) if secs else '—'} |")
     text = "\n".join(lines) + "\n"
     trained = [r for r in summary["rows"] if r["method"] != "knn" and r["mean"]["image_auroc"]["mean"] is not None]
@@ -185,7 +187,8 @@ def markdown(summary: dict, paper_mtd: float | None) -> str:
         knn = refrow["mean"]["image_auroc"]["mean"]
         above = [r["label"] for r in trained if (d := r.get("delta_to_reference")) and d["n"] and
                  all(s["delta_to_reference"]["low"] > 0 for s in r["seeds"].values() if s.get("delta_to_reference"))]
-        text += (f"\nBest trained row: **{best['label']}**, {format_seed_stats(best['mean']['image_auroc'])} image AUROC; the "
+        text += (f"\nBest trained row: **{best['label']}**, {format_seed_stats(best['mean']['image_auroc'])} image "
+                 "AUROC; the "
                  f"{ref}: {knn:.1f}. Trained rows whose every seed is above it with a test-image "
                  f"interval clear of 0: {', '.join(above) if above else 'none'}.")
         if paper_mtd is not None:
