@@ -43,16 +43,28 @@ for mode in ("code", "paper"):
     same = [g for g in groups.values() if len(g) > 1]
     print(f"{mode} mode: {len(have)} rows; identical image scores: " + ("; ".join(" = ".join(g) for g in same) or "none"))
 
-# training noise: in code mode {kd+con, kd+ot+con, full} train the same objective up to L_OT's rounding-level
-# gradient (rounding_divergence.md), so their spread, with the seeds of the full model, is run-to-run noise
-con_group = {"kd+con", "kd+ot+con", "kd+ot+con+se"}
+# training noise: in code mode L_SE carries no gradient and L_OT a rounding-level one (rounding_divergence.md), so
+# {kd, kd+ot, kd+se} train one objective and {kd+con, kd+ot+con, full} another; the spread inside a group, with the
+# seeds of the full model, is run-to-run noise, and the gap between the groups' means is what L_Con does
+import statistics
+
+GROUPS = {"L_KD group (kd, kd+ot, kd+se)": {"kd", "kd+ot", "kd+se"},
+          "L_Con group (kd+con, kd+ot+con, full)": {"kd+con", "kd+ot+con", "kd+ot+con+se"}}
 for mode in ("code", "paper"):
     full = sorted((r["seed"], 100 * r["metrics"]["image_auroc"]["value"]) for r in every
                   if r["config"]["mode"] == mode and r["config"]["losses"] == "kd+ot+con+se")
     print(f"{mode} mode, full objective by seed: " + ", ".join(f"seed {s} {v:.1f}" for s, v in full))
-grp = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in every
-             if r["config"]["mode"] == "code" and r["config"]["losses"] in con_group)
-if len(grp) > 1:
-    import statistics
-    print(f"code mode, the L_Con group (rows and seeds that train the same objective): {len(grp)} runs, "
-          f"{min(grp):.1f}–{max(grp):.1f} (mean {statistics.fmean(grp):.1f}, std {statistics.stdev(grp):.1f})")
+means = {}
+for name, members in GROUPS.items():
+    distinct = {tuple(r["extra"]["image_scores"]["scores"]): r for r in every  # kd+se repeats kd bit for bit: one run
+                if r["config"]["mode"] == "code" and r["config"]["losses"] in members}
+    grp = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in distinct.values())
+    if len(grp) > 1:
+        means[name] = (statistics.fmean(grp), statistics.stdev(grp), len(grp))
+        print(f"code mode, the {name}, rows and seeds that train the same objective: {len(grp)} distinct runs, "
+              f"{min(grp):.1f}–{max(grp):.1f} (mean {statistics.fmean(grp):.1f}, std {statistics.stdev(grp):.1f})")
+if len(means) == 2:
+    (ma, sa, na), (mb, sb, nb) = means.values()
+    se = (sa ** 2 / na + sb ** 2 / nb) ** 0.5
+    print(f"code mode, L_Con group − L_KD group: {mb - ma:+.1f} points (standard error from the two groups' spreads "
+          f"{se:.1f}; |difference| / se = {abs(mb - ma) / se:.1f})")
