@@ -12,22 +12,10 @@ import pytest
 import torch
 
 from adlib.data.synthetic import generate
+from adlib.engine.env import cpu_signature
 from adlib.experiment import run_experiment
 
 PINNED = json.loads((Path(__file__).parent / "data" / "pinned_quick_cells.json").read_text())
-
-
-def cpu_signature() -> str:
-    """``<vendor_id>/<torch's CPU capability>``: float kernels, and so a 1-epoch cell's numbers, differ between them."""
-    vendor = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                vendor = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{vendor}/{torch.backends.cpu.get_cpu_capability()}"
 
 
 def pinned_for_this_cpu() -> dict:

@@ -421,6 +421,28 @@ def test_environment_records_what_decides_cpu_rounding():
     assert env["cpu_model"] is None or isinstance(env["cpu_model"], str) and env["cpu_model"]
 
 
+def test_cpu_signature_reads_vendor_and_model_from_cpuinfo(monkeypatch, tmp_path):
+    """cpu_model / cpu_vendor / cpu_signature read one /proc/cpuinfo field each (the pinned-cell test picks its
+    numbers by the signature); no cpuinfo → the model falls back to platform, the vendor to None."""
+    import builtins
+
+    from adlib.engine import env as env_mod
+
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC: test\n\n"
+                    "processor\t: 1\nvendor_id\t: Other\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(fake if f == "/proc/cpuinfo" else f, *a, **k))
+    assert env_mod.cpu_vendor() == "AuthenticAMD"
+    assert env_mod.cpu_model() == "AMD EPYC: test"  # only the first colon splits
+    assert env_mod.cpu_signature() == f"AuthenticAMD/{torch.backends.cpu.get_cpu_capability()}"
+    assert env_mod.environment_report("cpu")["cpu_vendor"] == "AuthenticAMD"
+    fake.unlink()
+    monkeypatch.setattr(env_mod.platform, "processor", lambda: "x86_64")
+    assert env_mod.cpu_vendor() is None and env_mod.cpu_model() == "x86_64"
+    assert env_mod.cpu_signature().startswith("unknown/")
+
+
 def test_thread_count_is_set_deliberately_and_recorded(monkeypatch):
     """run_experiment's thread count: argument, else $ADLIB_THREADS, else $OMP_NUM_THREADS, else cores - 1."""
     from adlib.engine import env as env_mod

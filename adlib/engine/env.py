@@ -182,22 +182,40 @@ def environment_report(device: str | torch.device | None = None) -> dict:
         "adlib_version": __version__,
         # what decides CPU float rounding: the same code gives other numbers on another CPU or thread count
         "cpu_model": cpu_model(),
+        "cpu_vendor": cpu_vendor(),
         "cpu_capability": _cpu_capability(),
         "torch_threads": torch.get_num_threads(),
         "torch_threads_source": _threads_source or "torch default",
     }
 
 
-def cpu_model() -> str | None:
-    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+def cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` of ``/proc/cpuinfo`` (Linux), e.g. ``"model name"``, ``"vendor_id"``; else None."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, sep, value = line.partition(":")
+                if sep and key.strip() == name:
+                    return value.strip()
     except OSError:
         pass
-    return platform.processor() or None
+    return None
+
+
+def cpu_model() -> str | None:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    return cpuinfo_field("model name") or platform.processor() or None
+
+
+def cpu_vendor() -> str | None:
+    """The processor's vendor (``GenuineIntel``, ``AuthenticAMD``; ``/proc/cpuinfo``), None where unknown."""
+    return cpuinfo_field("vendor_id")
+
+
+def cpu_signature() -> str:
+    """``<vendor>/<torch's CPU capability>``, e.g. ``AuthenticAMD/AVX512``: float kernels, and so a short CPU run's
+    numbers, differ between signatures."""
+    return f"{cpu_vendor() or 'unknown'}/{_cpu_capability()}"
 
 
 def _cpu_capability() -> str | None:

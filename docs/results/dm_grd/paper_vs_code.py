@@ -60,9 +60,10 @@ for name, members in GROUPS.items():
                 if r["config"]["mode"] == "code" and r["config"]["losses"] in members}
     grp = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in distinct.values())
     if len(grp) > 1:
-        means[name] = (statistics.fmean(grp), statistics.stdev(grp), len(grp))
+        m, s = means[name] = statistics.fmean(grp), statistics.stdev(grp)
         print(f"code mode, the {name}, rows and seeds that train the same objective: {len(grp)} distinct runs, "
-              f"{min(grp):.1f}–{max(grp):.1f} (mean {statistics.fmean(grp):.1f}, std {statistics.stdev(grp):.1f})")
+              f"{min(grp):.1f}–{max(grp):.1f} (mean {m:.1f}, std {s:.1f})")
+        means[name] += (len(grp),)
 if len(means) == 2:
     (ma, sa, na), (mb, sb, nb) = means.values()
     se = (sa ** 2 / na + sb ** 2 / nb) ** 0.5
