@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from adlib import methods
 from adlib.backbones import file_sha256
 from adlib.data.transforms import IMAGENET
 from adlib.teachers import ExtractorTeacher, PatchTarget, naive_patch_target
-from adlib.teachers.distill import DistillRecipe, distill_pdn, find_distilled
+from adlib.teachers.distill import DistillRecipe, distill_pdn, fidelity_on_images, find_distilled, load_distilled
 from adlib.teachers.generic_images import dead_leaves, load_photo_pool, random_view
 
 TINY = DistillRecipe(size="small", image_size=32, steps=2, batch_size=2, stat_images=4, fidelity_images=2,
@@ -78,3 +79,24 @@ def test_distillation_is_cached_by_recipe_with_its_sha256(tmp_path, monkeypatch)
     lookup = {"method": "mhkd", "teacher": "pdn_medium", "weights": "distilled"}
     assert "no distilled PDN-M" in missing_weights(lambda k, d=None: lookup.get(k, d))
 
+
+
+def test_fidelity_on_other_images_reads_the_cached_file_and_reproduces_the_held_out_number(tmp_path, monkeypatch):
+    """fidelity_on_images (MTD / tray normals, spec §3.3) loads the fp16 file with the recipe's target statistics:
+    fed the held-out pool views themselves it gives the recorded held-out fidelity (fp16 weights: ~1e-3)."""
+    from adlib.teachers.distill import _views
+    from adlib.teachers.generic_images import dead_leaves_pool
+
+    monkeypatch.setenv("ADLIB_PDN_CACHE", str(tmp_path))
+    res = distill_pdn(TINY, device="cpu", progress=False)
+    pdn, rec = load_distilled(res.path)
+    assert not pdn.training and rec["key"] == res.key
+    pool = (load_photo_pool(), dead_leaves_pool(TINY.dead_leaves_images, 4 * TINY.image_size, TINY.seed))
+    held_out = [big for big, _ in _views(pool, TINY, TINY.fidelity_images, TINY.seed + 2)]
+    again = fidelity_on_images(res.path, held_out)
+    want = rec["fidelity_held_out"]
+    assert again["values"] == want["values"]
+    assert abs(again["mse"] - want["mse"]) < 2e-3 * want["mse"] and abs(again["explained"] - want["explained"]) < 2e-3
+    other = fidelity_on_images(res.path, [torch.rand(3, 3, 48, 40)])  # any size: resized to 2S and S
+    assert other["values"] == 3 * rec["recipe"]["out_channels"] * (TINY.image_size // 4) ** 2
+    assert other["mse"] != pytest.approx(want["mse"])

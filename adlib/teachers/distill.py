@@ -35,7 +35,7 @@ from .generic_images import DEAD_LEAVES_VERSION, dead_leaves_pool, load_photo_po
 from .patch_target import PatchTarget
 
 __all__ = ["DistillRecipe", "DistillResult", "canonical_recipe", "distill_pdn", "distilled_info", "find_distilled",
-           "pdn_cache_dir", "recipe_key", "target_statistics"]
+           "fidelity_on_images", "load_distilled", "pdn_cache_dir", "recipe_key", "target_statistics"]
 
 RECIPE_FILE = "recipe.json"
 
@@ -208,6 +208,39 @@ def distilled_info(path: str | os.PathLike) -> dict:
     return {"source": f"distilled:{rec['key']} ({rec['extractor']['name']}, {rec['recipe']['steps']} steps, "
                       f"offline pool; held-out explained {fid.get('explained', float('nan')):.3f})",
             "paper_teacher": False, "recipe_key": rec["key"], "fidelity_held_out": fid}
+
+
+def load_distilled(path: str | os.PathLike, device="cpu"):
+    """A cached distilled PDN (fp32, eval mode, padded as trained) with its ``recipe.json`` record."""
+    from adlib.backbones.pdn import PDN
+
+    path = Path(path)
+    rec = json.loads((path.parent / RECIPE_FILE).read_text())
+    pdn = PDN(rec["recipe"]["size"], rec["recipe"]["out_channels"], padding=rec.get("padding", True))
+    pdn.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()})
+    return pdn.to(device).eval(), rec
+
+
+@torch.no_grad()
+def fidelity_on_images(path: str | os.PathLike, images, device="cpu") -> dict:
+    """:func:`fidelity` of a cached distilled PDN on other images than its pool (spec §3.3: MTD and tray train
+    normals, used only for this): each B×3×H×W RGB [0, 1] batch is resized to 2S for the extractor and S for the
+    PDN (antialiased bilinear, as the pool's views), normalised by the recipe's own target statistics."""
+    import torch.nn.functional as F
+
+    pdn, rec = load_distilled(path, device)
+    r = rec["recipe"]
+    target = _Target(rec["extractor"]["name"], r["out_channels"], r["inner"]).to(device).eval()
+    mu = torch.tensor(rec["target_mean"], device=device)[None, :, None, None]
+    sigma = torch.tensor(rec["target_std"], device=device)[None, :, None, None]
+
+    def views():
+        for x in images:
+            x = x.float()
+            yield tuple(F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+                        for s in (2 * r["image_size"], r["image_size"]))
+
+    return fidelity(pdn, target, mu, sigma, views(), device)
 
 
 def main(argv=None) -> int:
