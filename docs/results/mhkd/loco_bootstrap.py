@@ -27,3 +27,9 @@ def loco_auroc(image_scores: dict, ids: list[str]):
         out["mean"] = (out["logical"] + out["structural"]) / 2
         return out
     return stat
+
+
+def extractor_teacher(config: dict) -> bool:
+    """Whether a tray run is one of Tables I / IV's (mhkd_small: the Lite0 extractor as teacher); the offline-teacher
+    study's runs (``mhkd/teacher``: a PDN-S teacher, ``pdn_offline.py``) share the folder and are left out."""
+    return str(config.get("teacher", "")).startswith("extractor:")

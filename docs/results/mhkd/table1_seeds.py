@@ -3,13 +3,15 @@ bootstrap of MHKD − EfficientAD over the test images, and mean ± std over see
 test-image noise (run from the repo root; ``[runs root]`` optional)."""
 import glob, json, statistics, sys
 from adlib.metrics.bootstrap import paired_bootstrap_groups
-from loco_bootstrap import kind_groups, loco_auroc
+from loco_bootstrap import extractor_teacher, kind_groups, loco_auroc
 
 root = (sys.argv[1] if len(sys.argv) > 1 else "docs/results/mhkd/runs") + "/mhkd/synthetic/tray"
 NAMES = {"efficientad": "EfficientAD", "mhkd": "MHKD"}
 runs = {}
 for p in glob.glob(f"{root}/*/seed*/results.json"):
     r = json.load(open(p)); c = r["config"]
+    if not extractor_teacher(c):
+        continue  # the offline-teacher study: pdn_offline.py
     if r["method"] == "mhkd" and (c.get("self_distill", True) is not True or c.get("sencoder2", "two") != "two"):
         continue  # Table IV's ablations: table4_intervals.py
     runs[(r["method"], r["seed"])] = r

@@ -1,0 +1,107 @@
+"""The offline teacher (issue 19 point 3; spec §3.3): the CPU-distilled PDN-S — its recipe, and its fidelity to the
+Lite0 PatchCore target on held-out pool crops and on tray / MTD training normals — and MHKD on the tray with it as
+teacher, beside a random-init PDN-S (the floor) and Lite0 itself (Table I's MHKD cell), per seed, with paired
+bootstrap intervals over the test images. Run from the repo root (the distilled file must be in the PDN cache):
+``python docs/results/mhkd/pdn_offline.py [runs root]``; writes ``pdn_offline.{json,md}`` beside this script."""
+import glob, json, statistics, sys
+from pathlib import Path
+
+import torch
+
+from adlib.data.catalog import open_dataset
+from adlib.metrics.bootstrap import paired_bootstrap_groups
+from adlib.teachers.distill import fidelity_on_images, find_distilled, load_distilled
+from loco_bootstrap import extractor_teacher, kind_groups, loco_auroc
+
+HERE = Path(__file__).parent
+base = (sys.argv[1] if len(sys.argv) > 1 else "docs/results/mhkd/runs") + "/mhkd/synthetic/tray"
+LABELS = {"random": "random-init PDN-S (floor)", "distilled": "offline PDN-S (distilled here, CPU)",
+          "extractor": "Lite0 itself (extractor as teacher)"}
+runs = {}  # kind -> {seed: results}
+for p in glob.glob(f"{base}/mhkd__*/seed*/results.json"):
+    r = json.load(open(p)); c = r["config"]
+    if c.get("self_distill", True) is not True or c.get("sencoder2", "two") != "two":
+        continue  # Table IV's ablations
+    kind = "extractor" if extractor_teacher(c) else str(c.get("weights")).split(":")[0]
+    if kind in LABELS:
+        runs.setdefault(kind, {})[r["seed"]] = r
+if "distilled" not in runs:
+    sys.exit("no MHKD tray run with a distilled teacher yet (adlib/configs/mhkd/teacher.yaml)")
+keys = {r["weights"]["recipe_key"] for r in runs["distilled"].values()}
+if len(keys) != 1:
+    sys.exit(f"the distilled runs used {len(keys)} different teachers: {sorted(keys)}")
+key = keys.pop()
+path = find_distilled("small", key)
+_, rec = load_distilled(path)
+assert all(r["weights"]["sha256"] == rec["sha256"] for r in runs["distilled"].values()), "cached file ≠ the runs' file"
+
+
+def normals(dataset, category, image_size=128, batch=8):
+    ds = open_dataset(dataset, category, "train", image_size=image_size, normalize=None)
+    for i in range(0, len(ds), batch):
+        yield torch.stack([ds[j]["image"] for j in range(i, min(i + batch, len(ds)))])
+
+
+fid = {"held-out pool crops": rec["fidelity_held_out"],
+       "tray train normals (128 px)": fidelity_on_images(path, normals("synthetic", "tray")),
+       "MTD train normals (128 px)": fidelity_on_images(path, normals("mtd", "mtd"))}
+
+
+def values(r):
+    a, sp = r["metrics"]["loco_image_auroc"]["value"], r["metrics"]["spro"]["value"]
+    return {"image_auroc_mean": 100 * a["mean"], "image_auroc_logical": 100 * a["logical"],
+            "image_auroc_structural": 100 * a["structural"], "spro_0.05_mean": 100 * sp["mean"]["0.05"],
+            "spro_0.05_logical": 100 * sp["logical"]["0.05"], "spro_0.05_structural": 100 * sp["structural"]["0.05"]}
+
+
+cells = {k: {s: values(r) for s, r in sorted(v.items())} for k, v in runs.items()}
+summary = {k: {m: [statistics.fmean(vs), statistics.stdev(vs) if len(vs) > 1 else None, len(vs)]
+               for m in next(iter(v.values())) for vs in [[x[m] for x in v.values()]]} for k, v in cells.items()}
+gaps = []
+for a, b in (("distilled", "random"), ("distilled", "extractor"), ("extractor", "random")):
+    for seed in sorted(set(runs.get(a, {})) & set(runs.get(b, {}))):
+        ra, rb = runs[a][seed]["extra"]["image_scores"], runs[b][seed]["extra"]["image_scores"]
+        ids = ra["ids"]
+        res = paired_bootstrap_groups(loco_auroc(ra, ids), loco_auroc(rb, ids), kind_groups(ids), n_boot=2000, seed=0)
+        gaps.append({"a": a, "b": b, "seed": seed, **{k: [100 * (res[k].a - res[k].b), 100 * res[k].low,
+                                                           100 * res[k].high] for k in ("mean", "logical", "structural")}})
+recipe = {k: rec[k] for k in ("key", "file", "sha256", "padding", "device", "torch", "train_s", "loss_first", "loss_final",
+                              "patch_values_repeated", "dead_leaves_version", "photo_fraction")}
+recipe.update(recipe=rec["recipe"], extractor=rec["extractor"], pool_files=len(rec["pool"]),
+              pool_packages=sorted({p["package"] for p in rec["pool"]}))
+out = {"what": "MHKD on the synthetic LOCO tray (mhkd/teacher, profile small) with three teachers; the offline PDN-S "
+               "distilled on this CPU (adlib.teachers.distill)", "distilled_teacher": recipe, "fidelity": fid,
+       "runs": {k: {str(s): v for s, v in c.items()} for k, c in cells.items()}, "summary": summary,
+       "paired_image_auroc": gaps,
+       "run_env": {k: sorted({r["env"].get("cpu_model") or "?" for r in v.values()}) for k, v in runs.items()},
+       "git_commits": sorted({r.get("git_commit") or "?" for v in runs.values() for r in v.values()})}
+(HERE / "pdn_offline.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def ms(m, s, n):
+    return f"{m:.1f} ± {s:.1f} ({n})" if s is not None else f"{m:.1f} (1)"
+
+
+r = rec["recipe"]
+lines = ["# The offline PDN-S teacher on the CPU (issue 19 point 3) — generated by `pdn_offline.py`", "",
+         f"Distilled: PDN-{r['size'][0].upper()} (padded), {r['steps']} steps of batch {r['batch_size']} at "
+         f"{r['image_size']} px ({r['steps'] * r['batch_size']} image-steps; the papers: 60 000 × 16 at 256 px), target "
+         f"{rec['extractor']['name']} ({rec['extractor']['source']}) stages 2–3 at {2 * r['image_size']} px, statistics "
+         f"over {r['stat_images']} views, pool: {len(rec['pool'])} packaged photos + {r['dead_leaves_images']} dead-leaves "
+         f"images; {rec['device']}, {rec['train_s']:.0f} s. Recipe key `{rec['key']}`, file `{rec['file']}` "
+         f"(sha256 `{rec['sha256'][:16]}…`). Loss {rec['loss_first']:.3f} → {rec['loss_final']:.3f} (last 50 steps).", "",
+         "| fidelity to the normalised target | images | normalised MSE | explained (1 − MSE/Var) |", "|---|---|---|---|"]
+for name, f in fid.items():
+    lines.append(f"| {name} | {f['values'] // (r['out_channels'] * (r['image_size'] // 4) ** 2)} | {f['mse']:.3f} | "
+                 f"{f['explained']:.3f} |")
+lines += ["", "| teacher | mean LOCO image AUROC | logical | structural | sPRO@0.05 mean | logical | structural |",
+          "|---|---|---|---|---|---|---|"]
+for k in ("random", "distilled", "extractor"):
+    if k in summary:
+        lines.append(f"| {LABELS[k]} | " + " | ".join(ms(*summary[k][m]) for m in summary[k]) + " |")
+lines += ["", "| A − B | seed | mean LOCO image AUROC [95 %] | logical | structural |", "|---|---|---|---|---|"]
+for g in gaps:
+    lines.append(f"| {g['a']} − {g['b']} | {g['seed']} | " + " | ".join(
+        f"{g[k][0]:+.1f} [{g[k][1]:+.1f}, {g[k][2]:+.1f}]" for k in ("mean", "logical", "structural")) + " |")
+(HERE / "pdn_offline.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
