@@ -34,7 +34,7 @@ def test_expand_and_shared_tags(tmp_path):
 def test_config_files_parse():
     files = table_configs()
     per_paper = {p: sum(f.parent.name == p for f in files) for p in ("mrkd", "rd_variance_loss", "dm_grd", "daf", "mhkd")}
-    assert per_paper == {"mrkd": 9, "rd_variance_loss": 5, "dm_grd": 9, "daf": 11, "mhkd": 6}
+    assert per_paper == {"mrkd": 9, "rd_variance_loss": 5, "dm_grd": 9, "daf": 11, "mhkd": 7}
     assert len(files) == sum(per_paper.values())
     assert all(f.is_relative_to(config_dir()) for f in files)
     for f in files:
