@@ -13,6 +13,9 @@
               [--set key=value ...] --out RUN      train on your images (or a dataset) into a run folder
     adlib predict RUN IMAGES_OR_DIR --out DIR [--calibrate LABELLED_DIR] [--max-overlays N]
                                          scores.csv, overlays and the threshold for new images
+    adlib distill-pdn [--size small|medium] [--steps N] [--image-size S] [--device cuda] ...
+                                         distil the offline PDN teacher (EfficientNet-Lite target, packaged
+                                         images) into the PDN cache, with its recipe and held-out fidelity
     adlib eval --maps DIR --dataset NAME --category CAT [--resolution original|N] [--out FILE]
                                          every metric of saved anomaly maps (<DIR>/<category>/test/<defect>/<id>.tiff)
 """
@@ -311,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         from adlib.data.download_cli import cli
 
         return cli(argv[2], argv[3:])
+    if argv[:1] == ["distill-pdn"]:
+        from adlib.teachers.distill import main as distill_main
+
+        return distill_main(argv[1:], prog="adlib distill-pdn")
     p = argparse.ArgumentParser(prog="adlib", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="group", required=True)
     data = sub.add_parser("data", help="prepare, generate, download and list datasets")
@@ -330,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     sy.add_argument("--seed", type=int, default=0)
     sy.set_defaults(func=cmd_synth)
     dsub.add_parser("fetch", help="download one dataset: adlib data fetch NAME --help")
+    sub.add_parser("distill-pdn", help="distil the offline PDN teacher: adlib distill-pdn --help")
     ls = dsub.add_parser("list", parents=[common], help="what is prepared under the data root")
     ls.set_defaults(func=cmd_list)
     rp = sub.add_parser("reproduce", help="run the grid of one paper table (adlib/configs/<paper>/<table>.yaml)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -95,3 +96,21 @@ def test_reproduce_with_seeds_then_all(tmp_path, monkeypatch, capsys):
     assert "profiles: quick (MTD not found: synthetic only)" in out
     assert "rd_variance_loss/table1.yaml [quick]: 2/2 cells done" in out and "all cells done" in out
     assert out.strip().splitlines()[-1] == f"report: {runs / 'report' / 'report_quick.md'}"
+
+
+def test_distill_pdn_command_takes_the_recipe_flags(tmp_path, capsys, monkeypatch):
+    """``adlib distill-pdn`` is the distillation's own CLI (every recipe field a flag); a tiny recipe lands in the
+    cache folder it is given and prints its file, key and held-out fidelity."""
+    with pytest.raises(SystemExit) as e:
+        main(["distill-pdn", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and out.startswith("usage: adlib distill-pdn")
+    assert all(f in out for f in ("--size", "--steps", "--image-size", "--stat-images", "--cache-dir", "--device"))
+    rc = main(["distill-pdn", "--size", "small", "--image-size", "32", "--steps", "1", "--batch-size", "2",
+               "--stat-images", "2", "--fidelity-images", "2", "--dead-leaves-images", "2", "--device", "cpu",
+               "--cache-dir", str(tmp_path)])
+    printed = json.loads(capsys.readouterr().out)
+    files = list(tmp_path.glob("*/pdn_small-*.pth"))
+    assert rc == 0 and len(files) == 1 and (files[0].parent / "recipe.json").is_file()
+    assert printed["path"] == str(files[0]) and printed["key"] == files[0].parent.name
+    assert set(printed["fidelity_held_out"]) == {"mse", "explained", "values"}

@@ -14,7 +14,7 @@ The file (fp16) lands in ``<cache>/<recipe_key>/pdn_<size>-<sha256[:8]>.pth`` (h
 loader checks it) beside ``recipe.json``; ``recipe_key`` hashes the canonical recipe (extractor, its
 weights' sha256, every pool file's sha256, dead-leaves version, sizes, steps, seed), so the same recipe
 reuses the file and another recipe writes a new one. The real run is a GPU job
-(``python -m adlib.teachers.distill --size medium --steps 6000 --device cuda``).
+(``adlib distill-pdn --size medium --steps 6000 --device cuda``).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def find_distilled(size: str, key: str | None = None, cache_dir=None) -> Path:
         from adlib.backbones.weights import WeightsUnavailableError
 
         raise WeightsUnavailableError(f"no distilled PDN-{size[0].upper()} under {root}"
-                                      f"{f' for recipe {key}' if key else ''}: run `python -m adlib.teachers.distill "
+                                      f"{f' for recipe {key}' if key else ''}: run `adlib distill-pdn "
                                       f"--size {size}` (a GPU job) or set $ADLIB_PDN_CACHE")
     return files[-1]
 
@@ -243,10 +243,11 @@ def fidelity_on_images(path: str | os.PathLike, images, device="cpu") -> dict:
     return fidelity(pdn, target, mu, sigma, views(), device)
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(description="distil a PDN offline (EfficientNet-Lite target, packaged images)")
+    p = argparse.ArgumentParser(prog=prog, description="distil a PDN offline (EfficientNet-Lite target, packaged "
+                                "images) into the PDN cache; the same recipe reuses its file")
     for f in DistillRecipe.__dataclass_fields__.values():
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     p.add_argument("--device", default="auto")
