@@ -74,6 +74,7 @@ def table_figure(sec: dict):
         ax.set_title(f"{view['metric']} — {view['category']}\n({kind})", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     fig.suptitle(f"{sec['paper']} {sec['title']}: paper vs ours (profile {sec['profile']})", fontsize=10)
+    fig.subplots_adjust(wspace=0.35, top=0.8)  # room for each panel's y label and two-line title under the suptitle
     return fig
 
 
