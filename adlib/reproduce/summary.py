@@ -44,7 +44,7 @@ def profile_meaning(cfg: dict, profile: str) -> dict:
     data, fit, method = sec["data"], sec["fit"], sec["method"]
     out = {"profile": profile, "dataset": data.get("dataset"), "categories": list(data.get("categories") or []),
            "image_size": data.get("image_size"), "epochs": fit.get("epochs"), "steps": fit.get("steps"),
-           "batch_size": fit.get("batch_size"), "backbone": method.get("backbone")}
+           "batch_size": fit.get("batch_size"), "backbone": method.get("backbone") or method.get("teacher")}
     small = {f"{out['image_size']} px": out["image_size"], f"{out['epochs']} epochs": out["epochs"],
              f"{out['steps']} steps": out["steps"]}
     limits = (SMOKE_MIN_SIZE, SMOKE_MIN_EPOCHS, SMOKE_MIN_STEPS)

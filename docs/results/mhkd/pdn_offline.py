@@ -103,6 +103,9 @@ lines += ["", "| teacher | mean LOCO image AUROC | logical | structural | sPRO@0
 for k in ("random", "distilled", "extractor"):
     if k in summary:
         lines.append(f"| {LABELS[k]} | " + " | ".join(ms(*summary[k][m]) for m in summary[k]) + " |")
+lines += ["", "MHKD cells: `mhkd/teacher` (random, distilled) and `mhkd/table1` (Lite0) at `small` (tray, 128 px, 300 steps of "
+          "batch 8, student PDN-M at width 0.25), one torch thread; CPUs: " + "; ".join(
+              f"{k}: {', '.join(v)}" for k, v in out["run_env"].items()) + "."]
 lines += ["", "| A − B | seed | mean LOCO image AUROC [95 %] | logical | structural |", "|---|---|---|---|---|"]
 for g in gaps:
     lines.append(f"| {g['a']} − {g['b']} | {g['seed']} | " + " | ".join(
