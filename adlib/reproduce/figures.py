@@ -75,7 +75,20 @@ def table_figure(sec: dict):
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     fig.suptitle(f"{sec['paper']} {sec['title']}: paper vs ours (profile {sec['profile']})", fontsize=10)
     fig.subplots_adjust(wspace=0.35, top=0.8)  # room for each panel's y label and two-line title under the suptitle
+    _legends_below_tick_labels(fig)
     return fig
+
+
+def _legends_below_tick_labels(fig, gap: float = 0.03) -> None:
+    """Move each panel's legend just below its lowest x tick label (long rotated labels reach below a fixed offset)."""
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend, labels = ax.get_legend(), [t for t in ax.get_xticklabels() if t.get_text()]
+        if legend is None or not labels:
+            continue
+        bottom = min(t.get_window_extent(renderer).y0 for t in labels)
+        y = ax.transAxes.inverted().transform((0.0, bottom))[1]
+        legend.set_bbox_to_anchor((0.5, y - gap), transform=ax.transAxes)
 
 
 def orderings_figure(rows: list[dict], profile: str):
