@@ -100,3 +100,38 @@ def test_fidelity_on_other_images_reads_the_cached_file_and_reproduces_the_held_
     other = fidelity_on_images(res.path, [torch.rand(3, 3, 48, 40)])  # any size: resized to 2S and S
     assert other["values"] == 3 * rec["recipe"]["out_channels"] * (TINY.image_size // 4) ** 2
     assert other["mse"] != pytest.approx(want["mse"])
+
+
+def test_a_replaced_file_or_other_extractor_weights_are_refused(tmp_path, monkeypatch):
+    """load_distilled checks the file against its recipe's sha256; fidelity_on_images also checks that the extractor
+    here is the one the PDN was distilled from (another weights file would measure another target)."""
+    from adlib.backbones.weights import WeightsIntegrityError
+
+    monkeypatch.setenv("ADLIB_PDN_CACHE", str(tmp_path))
+    res = distill_pdn(TINY, device="cpu", progress=False)
+    recipe_file = res.path.parent / "recipe.json"
+    rec = json.loads(recipe_file.read_text())
+    recipe_file.write_text(json.dumps({**rec, "extractor": {**rec["extractor"], "sha256": "0" * 64}}))
+    load_distilled(res.path)  # the file itself is still the recorded one
+    with pytest.raises(WeightsIntegrityError, match="not the ones PDN recipe"):
+        fidelity_on_images(res.path, [torch.rand(1, 3, 32, 32)])
+    recipe_file.write_text(json.dumps({**rec, "sha256": "f" * 64}))
+    with pytest.raises(WeightsIntegrityError, match="replaced or damaged"):
+        load_distilled(res.path)
+
+
+def test_the_kept_offline_teacher_is_the_one_the_teacher_study_names():
+    """docs/results/mhkd/pdn_offline/<key>/ keeps the CPU-distilled PDN-S (cache layout): its file is the one its
+    recipe records (load_distilled checks the sha256), and it is the teacher adlib/configs/mhkd/teacher.yaml runs."""
+    from pathlib import Path
+
+    from adlib.reproduce import find_config, load_config
+
+    root = Path(__file__).resolve().parent.parent / "docs" / "results" / "mhkd" / "pdn_offline"
+    weights = [w for w in load_config(find_config("mhkd/teacher"))["grid"]["weights"] if w.startswith("distilled:")]
+    assert len(weights) == 1
+    key = weights[0].partition(":")[2]
+    path = find_distilled("small", key, cache_dir=root)
+    pdn, rec = load_distilled(path)
+    assert rec["key"] == key == path.parent.name and path.name == f"pdn_small-{rec['sha256'][:8]}.pth"
+    assert sum(p.numel() for p in pdn.parameters()) > 2_000_000 and rec["recipe"]["size"] == "small"

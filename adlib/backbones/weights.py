@@ -41,7 +41,7 @@ class WeightsUnavailableError(WeightsError, FileNotFoundError):
 
 
 class WeightsIntegrityError(WeightsError, ValueError):
-    """The file's sha256 does not match the prefix in its name."""
+    """The file's sha256 does not match the prefix in its name or the one recorded with it."""
 
 
 class WeightsMismatchError(WeightsError, ValueError):

@@ -10,14 +10,14 @@ import statistics
 
 
 def seed_stats(values, scale: float = 1.0) -> dict:
-    """``{"mean", "std", "n", "values"}`` of ``values`` × ``scale``, rounded to 2 decimals; ``None`` and NaN are
-    left out (a seed not run); ``std`` is ``None`` below two values, ``mean`` too when there is none."""
+    """``{"mean", "std", "n", "values"}`` of ``values`` × ``scale``, unrounded (printing rounds once: a value stored
+    rounded and rounded again when printed can move the last digit); ``None`` and NaN are left out (a seed not run);
+    ``std`` is ``None`` below two values, ``mean`` too when there is none."""
     vals = [scale * v for v in values if v is not None and not math.isnan(v)]
     if not vals:
         return {"mean": None, "std": None, "n": 0, "values": []}
-    return {"mean": round(statistics.fmean(vals), 2),
-            "std": round(statistics.stdev(vals), 2) if len(vals) > 1 else None,
-            "n": len(vals), "values": [round(v, 2) for v in vals]}
+    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else None,
+            "n": len(vals), "values": vals}
 
 
 def format_seed_stats(ms: dict | None) -> str:

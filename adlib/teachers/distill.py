@@ -211,11 +211,17 @@ def distilled_info(path: str | os.PathLike) -> dict:
 
 
 def load_distilled(path: str | os.PathLike, device="cpu"):
-    """A cached distilled PDN (fp32, eval mode, padded as trained) with its ``recipe.json`` record."""
+    """A cached distilled PDN (fp32, eval mode, padded as trained) with its ``recipe.json`` record; the file must be
+    the one the record names (its sha256), else :class:`WeightsIntegrityError`."""
     from adlib.backbones.pdn import PDN
+    from adlib.backbones.weights import WeightsIntegrityError, file_sha256
 
     path = Path(path)
     rec = json.loads((path.parent / RECIPE_FILE).read_text())
+    if file_sha256(path) != rec["sha256"]:
+        raise WeightsIntegrityError(f"{path.name}: sha256 {file_sha256(path)[:16]}… is not the {rec['sha256'][:16]}… "
+                                    f"its {RECIPE_FILE} records: the file was replaced or damaged; delete "
+                                    f"{path.parent} and run `adlib distill-pdn` again")
     pdn = PDN(rec["recipe"]["size"], rec["recipe"]["out_channels"], padding=rec.get("padding", True))
     pdn.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()})
     return pdn.to(device).eval(), rec
@@ -224,13 +230,21 @@ def load_distilled(path: str | os.PathLike, device="cpu"):
 @torch.no_grad()
 def fidelity_on_images(path: str | os.PathLike, images, device="cpu") -> dict:
     """:func:`fidelity` of a cached distilled PDN on other images than its pool (spec §3.3: MTD and tray train
-    normals, used only for this): each B×3×H×W RGB [0, 1] batch is resized to 2S for the extractor and S for the
+    normals, used only for this) with the extractor weights it was distilled from (else
+    :class:`WeightsIntegrityError`): each B×3×H×W RGB [0, 1] batch is resized to 2S for the extractor and S for the
     PDN (antialiased bilinear, as the pool's views), normalised by the recipe's own target statistics."""
     import torch.nn.functional as F
+
+    from adlib.backbones.weights import WeightsIntegrityError
 
     pdn, rec = load_distilled(path, device)
     r = rec["recipe"]
     target = _Target(rec["extractor"]["name"], r["out_channels"], r["inner"]).to(device).eval()
+    have = target.backbone.weights_info().get("sha256")
+    if have != rec["extractor"]["sha256"]:  # another weights file would measure another target, silently
+        raise WeightsIntegrityError(f"the {rec['extractor']['name']} weights here (sha256 {str(have)[:16]}…) are not "
+                                    f"the ones PDN recipe {rec['key']} was distilled from "
+                                    f"({str(rec['extractor']['sha256'])[:16]}…): its fidelity cannot be measured here")
     mu = torch.tensor(rec["target_mean"], device=device)[None, :, None, None]
     sigma = torch.tensor(rec["target_std"], device=device)[None, :, None, None]
 

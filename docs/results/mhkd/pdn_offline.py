@@ -1,37 +1,43 @@
 """The offline teacher (issue 19 point 3; spec §3.3): the CPU-distilled PDN-S — its recipe, and its fidelity to the
 Lite0 PatchCore target on held-out pool crops and on tray / MTD training normals — and MHKD on the tray with it as
 teacher, beside a random-init PDN-S (the floor) and Lite0 itself (Table I's MHKD cell), per seed, with paired
-bootstrap intervals over the test images. Run from the repo root (the distilled file must be in the PDN cache):
-``python docs/results/mhkd/pdn_offline.py [runs root]``; writes ``pdn_offline.{json,md}`` beside this script."""
-import glob, json, statistics, sys
+bootstrap intervals over the test images. Run from the repo root: ``python docs/results/mhkd/pdn_offline.py [runs
+root]``; writes ``pdn_offline.{json,md}`` beside this script. The distilled file is read from the PDN cache, else from
+the copy kept in ``pdn_offline/<recipe key>/`` (also a cache: ``ADLIB_PDN_CACHE=docs/results/mhkd/pdn_offline``
+lets ``mhkd/teacher`` use it on a machine that has not distilled it)."""
+import json, sys
 from pathlib import Path
 
 import torch
 
+from adlib.backbones.weights import WeightsUnavailableError
 from adlib.data.catalog import open_dataset
-from adlib.metrics.bootstrap import paired_bootstrap_groups
+from adlib.reproduce.seed_stats import format_seed_stats, seed_stats
 from adlib.teachers.distill import fidelity_on_images, find_distilled, load_distilled
-from loco_bootstrap import extractor_teacher, kind_groups, loco_auroc
+from loco_bootstrap import extractor_teacher, loco_values, paired_loco, table4_ablation, tray_runs
 
 HERE = Path(__file__).parent
-base = (sys.argv[1] if len(sys.argv) > 1 else "docs/results/mhkd/runs") + "/mhkd/synthetic/tray"
 LABELS = {"random": "random-init PDN-S (floor)", "distilled": "offline PDN-S (distilled here, CPU)",
           "extractor": "Lite0 itself (extractor as teacher)"}
 runs = {}  # kind -> {seed: results}
-for p in glob.glob(f"{base}/mhkd__*/seed*/results.json"):
-    r = json.load(open(p)); c = r["config"]
-    if c.get("self_distill", True) is not True or c.get("sencoder2", "two") != "two":
+for r in tray_runs(*sys.argv[1:2], pattern="mhkd__*"):
+    c = r["config"]
+    if table4_ablation(c):
         continue  # Table IV's ablations
     kind = "extractor" if extractor_teacher(c) else str(c.get("weights")).split(":")[0]
     if kind in LABELS:
         runs.setdefault(kind, {})[r["seed"]] = r
+runs = {k: runs[k] for k in LABELS if k in runs}  # the table's order
 if "distilled" not in runs:
     sys.exit("no MHKD tray run with a distilled teacher yet (adlib/configs/mhkd/teacher.yaml)")
 keys = {r["weights"]["recipe_key"] for r in runs["distilled"].values()}
 if len(keys) != 1:
     sys.exit(f"the distilled runs used {len(keys)} different teachers: {sorted(keys)}")
 key = keys.pop()
-path = find_distilled("small", key)
+try:
+    path = find_distilled("small", key)
+except WeightsUnavailableError:  # a fresh machine: the copy kept beside this script (cache layout, 5.4 MB)
+    path = find_distilled("small", key, cache_dir=HERE / "pdn_offline")
 _, rec = load_distilled(path)
 assert all(r["weights"]["sha256"] == rec["sha256"] for r in runs["distilled"].values()), "cached file ≠ the runs' file"
 
@@ -51,24 +57,17 @@ else:
            "MTD train normals (128 px)": fidelity_on_images(path, normals("mtd", "mtd"))}
 
 
-def values(r):
-    a, sp = r["metrics"]["loco_image_auroc"]["value"], r["metrics"]["spro"]["value"]
-    return {"image_auroc_mean": 100 * a["mean"], "image_auroc_logical": 100 * a["logical"],
-            "image_auroc_structural": 100 * a["structural"], "spro_0.05_mean": 100 * sp["mean"]["0.05"],
-            "spro_0.05_logical": 100 * sp["logical"]["0.05"], "spro_0.05_structural": 100 * sp["structural"]["0.05"]}
-
-
-cells = {k: {s: values(r) for s, r in sorted(v.items())} for k, v in runs.items()}
-summary = {k: {m: [statistics.fmean(vs), statistics.stdev(vs) if len(vs) > 1 else None, len(vs)]
-               for m in next(iter(v.values())) for vs in [[x[m] for x in v.values()]]} for k, v in cells.items()}
+cells = {k: {s: loco_values(r) for s, r in sorted(v.items())} for k, v in runs.items()}
+summary = {}  # kind -> metric -> seed_stats
+for k, by_seed in cells.items():
+    metrics = next(iter(by_seed.values()))
+    summary[k] = {m: seed_stats([v[m] for v in by_seed.values()]) for m in metrics}
 gaps = []
 for a, b in (("distilled", "random"), ("distilled", "extractor"), ("extractor", "random")):
     for seed in sorted(set(runs.get(a, {})) & set(runs.get(b, {}))):
-        ra, rb = runs[a][seed]["extra"]["image_scores"], runs[b][seed]["extra"]["image_scores"]
-        ids = ra["ids"]
-        res = paired_bootstrap_groups(loco_auroc(ra, ids), loco_auroc(rb, ids), kind_groups(ids), n_boot=2000, seed=0)
-        gaps.append({"a": a, "b": b, "seed": seed, **{k: [100 * (res[k].a - res[k].b), 100 * res[k].low,
-                                                           100 * res[k].high] for k in ("mean", "logical", "structural")}})
+        res = paired_loco(runs[a][seed], runs[b][seed])
+        gaps.append({"a": a, "b": b, "seed": seed,
+                     **{k: [res[k]["gap"], res[k]["low"], res[k]["high"]] for k in ("mean", "logical", "structural")}})
 recipe = {k: rec[k] for k in ("key", "file", "sha256", "padding", "device", "torch", "train_s", "loss_first", "loss_final",
                               "patch_values_repeated", "dead_leaves_version", "photo_fraction")}
 recipe.update(recipe=rec["recipe"], extractor=rec["extractor"], pool_files=len(rec["pool"]),
@@ -80,10 +79,6 @@ out = {"what": "MHKD on the synthetic LOCO tray (mhkd/teacher, profile small) wi
        "run_env": {k: sorted({r["env"].get("cpu_model") or "?" for r in v.values()}) for k, v in runs.items()},
        "git_commits": sorted({r.get("git_commit") or "?" for v in runs.values() for r in v.values()})}
 (HERE / "pdn_offline.json").write_text(json.dumps(out, indent=1) + "\n")
-
-
-def ms(m, s, n):
-    return f"{m:.1f} ± {s:.1f} ({n})" if s is not None else f"{m:.1f} (1)"
 
 
 r = rec["recipe"]
@@ -102,7 +97,7 @@ lines += ["", "| teacher | mean LOCO image AUROC | logical | structural | sPRO@0
           "|---|---|---|---|---|---|---|"]
 for k in ("random", "distilled", "extractor"):
     if k in summary:
-        lines.append(f"| {LABELS[k]} | " + " | ".join(ms(*summary[k][m]) for m in summary[k]) + " |")
+        lines.append(f"| {LABELS[k]} | " + " | ".join(format_seed_stats(summary[k][m]) for m in summary[k]) + " |")
 lines += ["", "MHKD cells: `mhkd/teacher` (random, distilled) and `mhkd/table1` (Lite0) at `small` (tray, 128 px, 300 steps of "
           "batch 8, student PDN-M at width 0.25), one torch thread; CPUs: " + "; ".join(
               f"{k}: {', '.join(v)}" for k, v in out["run_env"].items()) + "."]

@@ -1,39 +1,32 @@
 """Table I on the tray over seeds: EfficientAD vs MHKD (LOCO image AUROC per subset, sPRO@0.05), each seed's paired
 bootstrap of MHKD − EfficientAD over the test images, and mean ± std over seeds — the training noise beside the
 test-image noise (run from the repo root; ``[runs root]`` optional)."""
-import glob, json, statistics, sys
-from adlib.metrics.bootstrap import paired_bootstrap_groups
-from loco_bootstrap import extractor_teacher, kind_groups, loco_auroc
+import sys
+from adlib.reproduce.seed_stats import format_seed_stats, seed_stats
+from loco_bootstrap import extractor_teacher, format_gap, loco_values, paired_loco, table4_ablation, tray_runs
 
-root = (sys.argv[1] if len(sys.argv) > 1 else "docs/results/mhkd/runs") + "/mhkd/synthetic/tray"
 NAMES = {"efficientad": "EfficientAD", "mhkd": "MHKD"}
+COLUMNS = ["image_auroc_logical", "image_auroc_structural", "image_auroc_mean",
+           "spro_0.05_logical", "spro_0.05_structural", "spro_0.05_mean"]
 runs = {}
-for p in glob.glob(f"{root}/*/seed*/results.json"):
-    r = json.load(open(p)); c = r["config"]
+for r in tray_runs(*sys.argv[1:2]):
+    c = r["config"]
     if not extractor_teacher(c):
         continue  # the offline-teacher study: pdn_offline.py
-    if r["method"] == "mhkd" and (c.get("self_distill", True) is not True or c.get("sencoder2", "two") != "two"):
+    if r["method"] == "mhkd" and table4_ablation(c):
         continue  # Table IV's ablations: table4_intervals.py
     runs[(r["method"], r["seed"])] = r
-
-
-def row(r):
-    a, sp = r["metrics"]["loco_image_auroc"]["value"], r["metrics"]["spro"]["value"]
-    return [100 * a["logical"], 100 * a["structural"], 100 * a["mean"],
-            100 * sp["logical"]["0.05"], 100 * sp["structural"]["0.05"], 100 * sp["mean"]["0.05"]]
-
 
 print("| model | seed | image AUROC logical | structural | mean | sPRO@0.05 logical | structural | mean |")
 print("|---|---|---|---|---|---|---|---|")
 per = {m: [] for m in NAMES}
 for (m, seed), r in sorted(runs.items(), key=lambda kv: (list(NAMES).index(kv[0][0]), kv[0][1])):
-    v = row(r); per[m].append(v)
-    print(f"| {NAMES[m]} | {seed} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
+    v = loco_values(r); per[m].append(v)
+    print(f"| {NAMES[m]} | {seed} | " + " | ".join(f"{v[c]:.1f}" for c in COLUMNS) + " |")
 for m, vals in per.items():
     if len(vals) > 1:
-        cols = list(zip(*vals))
-        print(f"| {NAMES[m]} | mean ± std ({len(vals)}) | " +
-              " | ".join(f"{statistics.fmean(c):.1f} ± {statistics.stdev(c):.1f}" for c in cols) + " |")
+        print(f"| {NAMES[m]} | mean ± std | " +
+              " | ".join(format_seed_stats(seed_stats([v[c] for v in vals])) for c in COLUMNS) + " |")
 print()
 print("| seed | MHKD − EfficientAD, LOCO image AUROC mean [95 %] | logical | structural |")
 print("|---|---|---|---|")
@@ -42,14 +35,12 @@ for seed in sorted({s for _, s in runs}):
     a, b = runs.get(("mhkd", seed)), runs.get(("efficientad", seed))
     if a is None or b is None:
         continue
-    ids = a["extra"]["image_scores"]["ids"]
-    res = paired_bootstrap_groups(loco_auroc(a["extra"]["image_scores"], ids),
-                                  loco_auroc(b["extra"]["image_scores"], ids), kind_groups(ids), n_boot=2000, seed=0)
-    gaps.append(100 * (res["mean"].a - res["mean"].b))
-    spro.append(row(a)[5] - row(b)[5])
-    print(f"| {seed} | " + " | ".join(f"{100 * (res[k].a - res[k].b):+.1f} [{100 * res[k].low:+.1f}, {100 * res[k].high:+.1f}]"
-                                      for k in ("mean", "logical", "structural")) + " |")
+    res = paired_loco(a, b)
+    gaps.append(res["mean"]["gap"])
+    spro.append(loco_values(a)["spro_0.05_mean"] - loco_values(b)["spro_0.05_mean"])
+    print(f"| {seed} | " + " | ".join(format_gap(res[k]) for k in ("mean", "logical", "structural")) + " |")
 if len(gaps) > 1:
-    print(f"\nMHKD − EfficientAD over {len(gaps)} seeds: mean image AUROC {statistics.fmean(gaps):+.1f} ± "
-          f"{statistics.stdev(gaps):.1f}; sPRO@0.05 mean {', '.join(f'{g:+.1f}' for g in spro)} "
-          f"({statistics.fmean(spro):+.1f} ± {statistics.stdev(spro):.1f}; no interval: maps are not kept)")
+    g, s = seed_stats(gaps), seed_stats(spro)
+    print(f"\nMHKD − EfficientAD over {len(gaps)} seeds: mean image AUROC {g['mean']:+.1f} ± {g['std']:.1f}; "
+          f"sPRO@0.05 mean {', '.join(f'{x:+.1f}' for x in spro)} ({s['mean']:+.1f} ± {s['std']:.1f}; no interval: "
+          "maps are not kept)")
