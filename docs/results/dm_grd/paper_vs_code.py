@@ -51,9 +51,14 @@ import statistics
 GROUPS = {"L_KD group (kd, kd+ot, kd+se)": {"kd", "kd+ot", "kd+se"},
           "L_Con group (kd+con, kd+ot+con, full)": {"kd+con", "kd+ot+con", "kd+ot+con+se"}}
 for mode in ("code", "paper"):
-    full = sorted((r["seed"], 100 * r["metrics"]["image_auroc"]["value"]) for r in every
-                  if r["config"]["mode"] == mode and r["config"]["losses"] == "kd+ot+con+se")
-    print(f"{mode} mode, full objective by seed: " + ", ".join(f"seed {s} {v:.1f}" for s, v in full))
+    for L in ORDER:  # every objective run with more than one seed
+        by_seed = sorted((r["seed"], 100 * r["metrics"]["image_auroc"]["value"]) for r in every
+                         if r["config"]["mode"] == mode and r["config"]["losses"] == L)
+        if len(by_seed) > 1:
+            v = [x for _, x in by_seed]
+            print(f"{mode} mode, {'full objective' if L == 'kd+ot+con+se' else L} by seed: "
+                  + ", ".join(f"seed {s} {x:.1f}" for s, x in by_seed)
+                  + f" (mean {statistics.fmean(v):.1f}, std {statistics.stdev(v):.1f})")
 means = {}
 for name, members in GROUPS.items():
     distinct = {tuple(r["extra"]["image_scores"]["scores"]): r for r in every  # kd+se repeats kd bit for bit: one run
