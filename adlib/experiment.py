@@ -80,7 +80,8 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                        batch_size: int | None = None, mask_interpolation: str = "nearest", config: dict | None = None,
                        total_s: float | None = None, variants: dict | None = None,
                        final_metrics: dict | None = None, mechanics: dict | None = None) -> dict:
-    """The results dict of a trained and evaluated method (what notebooks and batch runs write);
+    """The results dict of a trained and evaluated method (what notebooks and batch runs write); ``extra`` keeps
+    each loss term's last value and its :meth:`~adlib.engine.state.FitResult.loss_curve` (window means, exact zeros);
     ``variants`` (from :func:`evaluate_variants`) go to ``extra["variants"]``; a method's
     ``calibration_record`` (EfficientAD / MHKD: the held-out set and quantiles of its map normalisation)
     to ``extra["calibration"]``. With checkpoint selection,
@@ -94,6 +95,7 @@ def experiment_results(paper: str, method: str, model, fit_res, ev, *, dataset: 
                          data_info(dataset, dataset_root(dataset, root), getattr(test, "split_seed", None),
                                    train=train, test=test), timings,
                          extra={"loss_final": {k: v[-1] for k, v in fit_res.history.items() if v},
+                                "loss_curve": fit_res.loss_curve(),
                                 **({"variants": variants} if variants else {}),
                                 **({"calibration": model.calibration_record}
                                    if getattr(model, "calibration_record", None) else {}),

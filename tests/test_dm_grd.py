@@ -342,6 +342,9 @@ def test_selection_on_test_is_labelled_and_keeps_the_final_metrics(tmp_path):
     proto, extra = res["protocol"], res["extra"]
     assert proto["ckpt_selection"] == "best_on_test" and 1.0 in proto["fpr_limits"]
     assert [r["step"] for r in extra["val_history"]] == [1, 2, 3]
+    curve = extra["loss_curve"]  # 3 steps < 20 windows: one step per window, the last one is the final loss
+    assert set(curve) == set(extra["loss_final"]) and {"ot", "con", "se"} <= set(curve)
+    assert all(c["steps"] == 3 and c["window_means"][-1] == extra["loss_final"][t] for t, c in curve.items())
     assert all("aupro_fpr1" in r and "aupro" in r for r in extra["val_history"])
     best = proto["training"]["best_step"]
     assert ("final_metrics" in extra) == (best != 3)

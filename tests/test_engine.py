@@ -518,3 +518,19 @@ def test_thread_count_changes_only_float_rounding():
         torch.set_num_threads(before)
     assert out[1][0] == pytest.approx(out[2][0], rel=1e-4)
     torch.testing.assert_close(out[1][1], out[2][1], rtol=1e-4, atol=1e-6)
+
+
+def test_loss_curve_keeps_window_means_and_exact_zeros():
+    """What a results file keeps of the per-step history: 20 window means per term and the steps at exactly 0."""
+    from types import SimpleNamespace
+
+    from adlib.engine.state import FitResult
+
+    history = {"loss": [float(i) for i in range(40)], "con": [0.0] * 30 + [0.5] * 10, "ot": []}
+    curve = FitResult.loss_curve(SimpleNamespace(history=history))
+    assert set(curve) == {"loss", "con"}  # a term never logged is left out
+    assert curve["loss"]["steps"] == 40 and curve["loss"]["window_means"][:2] == [0.5, 2.5]
+    assert len(curve["loss"]["window_means"]) == 20 and curve["loss"]["zero_steps"] == 1
+    assert curve["con"]["zero_steps"] == 30 and curve["con"]["window_means"][-1] == 0.5
+    short = FitResult.loss_curve(SimpleNamespace(history={"loss": [1.0, 2.0, 4.0]}), windows=20)
+    assert short["loss"]["window_means"] == [1.0, 2.0, 4.0]

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
 from .env import autocast
@@ -74,6 +75,18 @@ class FitResult:
 
     def losses(self, term: str = "loss") -> list[float]:
         return self.history[term]
+
+    def loss_curve(self, windows: int = 20) -> dict:
+        """Per loss term, what a results file keeps of its per-step history: the mean of each of ``windows``
+        equal runs of steps (fewer when there are fewer steps) and how many steps it was exactly 0 (a hinge at
+        rest, or a divergence between identical inputs: DM-GRD's L_OT / L_Con)."""
+        out = {}
+        for term, values in self.history.items():
+            if values:
+                chunks = np.array_split(np.asarray(values, dtype=np.float64), min(windows, len(values)))
+                out[term] = {"steps": len(values), "window_means": [float(c.mean()) for c in chunks],
+                             "zero_steps": int(sum(v == 0 for v in values))}
+        return out
 
     @property
     def protocol(self) -> dict:
