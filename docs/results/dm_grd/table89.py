@@ -34,7 +34,7 @@ for table in ("8", "9"):
                 found[(cell.setting[key], cell.run["seed"])] = res
         full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
         spread[mode] = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())
-        for (v, seed), r in sorted(found.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        for (v, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1])):
             if v == DEFAULT[key]:
                 continue
             f = full.get(seed)
