@@ -83,9 +83,10 @@ class FitResult:
         out = {}
         for term, values in self.history.items():
             if values:
-                chunks = np.array_split(np.asarray(values, dtype=np.float64), min(windows, len(values)))
-                out[term] = {"steps": len(values), "window_means": [float(c.mean()) for c in chunks],
-                             "zero_steps": int(sum(v == 0 for v in values))}
+                arr = np.asarray(values, dtype=np.float64)
+                out[term] = {"steps": len(arr),
+                             "window_means": [float(c.mean()) for c in np.array_split(arr, min(windows, len(arr)))],
+                             "zero_steps": int((arr == 0).sum())}
         return out
 
     @property

@@ -64,8 +64,11 @@ def paired_loco(a: dict, b: dict) -> dict[str, dict[str, float]]:
     sa, sb = a["extra"]["image_scores"], b["extra"]["image_scores"]
     ids = sa["ids"]
     res = paired_bootstrap_groups(loco_auroc(sa, ids), loco_auroc(sb, ids), kind_groups(ids), n_boot=2000, seed=0)
-    return {k: {"a": 100 * c.a, "b": 100 * c.b, "gap": 100 * (c.a - c.b), "low": 100 * c.low, "high": 100 * c.high}
-            for k, c in ((k, res[k]) for k in ("mean", "logical", "structural"))}
+    out = {}
+    for k in ("mean", "logical", "structural"):
+        c = res[k]
+        out[k] = {"a": 100 * c.a, "b": 100 * c.b, "gap": 100 * (c.a - c.b), "low": 100 * c.low, "high": 100 * c.high}
+    return out
 
 
 def format_gap(g: dict[str, float]) -> str:

@@ -95,9 +95,8 @@ for name, f in fid.items():
                  f"{f['explained']:.3f} |")
 lines += ["", "| teacher | mean LOCO image AUROC | logical | structural | sPRO@0.05 mean | logical | structural |",
           "|---|---|---|---|---|---|---|"]
-for k in ("random", "distilled", "extractor"):
-    if k in summary:
-        lines.append(f"| {LABELS[k]} | " + " | ".join(format_seed_stats(summary[k][m]) for m in summary[k]) + " |")
+for k in summary:  # LABELS' order
+    lines.append(f"| {LABELS[k]} | " + " | ".join(format_seed_stats(summary[k][m]) for m in summary[k]) + " |")
 lines += ["", "MHKD cells: `mhkd/teacher` (random, distilled) and `mhkd/table1` (Lite0) at `small` (tray, 128 px, 300 steps of "
           "batch 8, student PDN-M at width 0.25), one torch thread; CPUs: " + "; ".join(
               f"{k}: {', '.join(v)}" for k, v in out["run_env"].items()) + "."]
