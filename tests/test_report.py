@@ -565,3 +565,57 @@ def test_an_ordering_with_seeds_on_one_side_uses_that_sides_spread():
     assert ordering_verdict(b, a, 0.05).verdict == "within noise" and "std_B" in ordering_verdict(b, a).reason
     assert ordering_verdict({0: 80.0, 1: 80.5}, {0: 70.0}).verdict == "holds"   # 10 points ≫ 2√2 × 0.35
     assert ordering_verdict({0: 80.0}, {0: 70.0}, 0.5).reason.startswith("A − B = +10.00 > noise (n = 1")
+
+
+def test_pooled_run_noise_stands_in_where_a_side_has_one_seed():
+    """A three-seed std of 0.09 beside two seeds of another setting 1.2 apart: the pooled std of the
+    report's multi-seed cells (≈ 0.49 here) replaces the tiny one for one-seed cells."""
+    from adlib.reproduce.verdicts import ordering_verdict, pooled_std, value_verdict
+
+    full, kdot = {0: 74.3, 1: 74.4, 2: 74.2}, {0: 75.7, 1: 74.5}
+    p = pooled_std([full.values(), kdot.values(), [80.0]])   # the one-seed group is left out
+    assert (p.cells, p.dof) == (2, 3)
+    assert p.std == pytest.approx(((2 * 0.01 + 0.72) / 3) ** 0.5)
+    assert pooled_std([[1.0], []]) is None
+    one = {0: 75.2}                                          # +0.9 over full: 'holds' with full's spread alone
+    assert ordering_verdict(one, full).verdict == "holds"
+    v = ordering_verdict(one, full, pooled=p)
+    assert v.verdict == "within noise" and v.noise == pytest.approx(2 * 2 ** 0.5 * p.std) and "pooled std" in v.reason
+    wide = {0: 70.0, 1: 74.0, 2: 72.0}                       # its own std 2.0 > pooled: its own is kept
+    v = ordering_verdict({0: 80.0}, wide, pooled=p)
+    assert "max(std_B = 2.00" in v.reason and v.noise == pytest.approx(2 * 2 ** 0.5 * 2.0)
+    # one seed each: √2 × pooled, where the floor alone said 'holds'
+    assert ordering_verdict({0: 75.0}, {0: 74.0}).verdict == "holds"
+    assert ordering_verdict({0: 75.0}, {0: 74.0}, pooled=p).verdict == "within noise"
+    assert ordering_verdict({0: 78.0}, {0: 74.0}, pooled=p).verdict == "holds"
+    # with a bootstrap interval too, both must be beaten
+    v = ordering_verdict({0: 75.0}, {0: 74.0}, 0.05, (0.2, 1.8, "582 images"), pooled=p)
+    assert v.verdict == "within noise" and "excludes 0" in v.reason
+    assert ordering_verdict({0: 78.0}, {0: 74.0}, 0.05, (-0.5, 8.5, "582 images"), pooled=p).verdict == "within noise"
+    v = ordering_verdict({0: 74.0}, {0: 78.0}, 0.05, (-6.0, -2.0, "582 images"), pooled=p)
+    assert v.verdict == "reversed" and "seed noise" in v.reason and v.noise == pytest.approx(2.0)  # the wider one
+    # a one-seed value against the paper
+    assert value_verdict(75.0, None, 1, 74.5).verdict == "holds"
+    v = value_verdict(75.0, None, 1, 74.5, pooled=p)
+    assert v.verdict == "within noise" and v.noise == pytest.approx(2 * p.std) and "n = 1 here" in v.reason
+
+
+def test_report_pools_its_multi_seed_cells_once_per_metric(tmp_path):
+    """``report_noise`` pools per (metric, category) over every table, counting a training shown under two
+    tables once; a one-seed ordering in the summary then uses it."""
+    from adlib.reproduce.report import summary_rows
+    from adlib.reproduce.summary import report_noise
+
+    runs = tmp_path / "runs"
+    cfg = dict(SYNTH, seeds=[0, 1, 2])
+    vals = {("rd", 0): (0.70, 0.90), ("rd", 1): (0.72, 0.90), ("rd", 2): (0.74, 0.90), ("rd_var", 0): (0.735, 0.9)}
+    _write_runs(runs, cfg, vals, test={"good": 40, "cut": 50})
+    twin = dict(cfg, table="III")                      # the same trainings again: not pooled twice
+    rep = build_report([cfg, twin], runs, "small")
+    noise = report_noise(rep)
+    cat = rep["tables"][0]["rows"][0]["category"]
+    p = noise[("image_auroc", cat)]
+    assert (p.cells, p.std) == (1, pytest.approx(2.0))
+    assert ("pixel_auroc", cat) in noise and noise[("pixel_auroc", cat)].std == pytest.approx(0.0, abs=1e-9)
+    r = _claim([x for x in summary_rows(rep) if x["table"] == "Table I"], "image_auroc", "ordering")
+    assert r["verdict"] == "within noise" and r["noise"] == pytest.approx(2 * 2 ** 0.5 * 2.0), r

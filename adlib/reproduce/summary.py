@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import html
 
-from .verdicts import VERDICTS, Verdict, noise_floor, ordering_verdict, value_verdict
+from .verdicts import VERDICTS, Pooled, Verdict, noise_floor, ordering_verdict, pooled_std, value_verdict
 
 SUMMARY_COLUMNS = ("paper", "table", "metric", "claim", "paper's value", "ours", "verdict", "reason")
 # a profile is smoke-level (checks the pipeline, not the paper's numbers) below any of these
@@ -30,9 +30,11 @@ RULE = ("Verdict rule: noise = max(2 × spread over seeds, test-set floor); the 
         "rounding). A value on the same data: |ours − paper| ≤ noise → within noise, above → holds, below → "
         "reversed. An ordering \"A > B\" on other data: our A − B > noise → holds, |A − B| ≤ noise → within noise, "
         "< −noise → reversed. No paper number, other data without an ordering, or another metric definition → "
-        "not comparable. Seeds on one side only: √2 × that side's std stands for the difference's spread. One "
-        "seed on both sides: the seed noise is unknown, so a paired bootstrap over the test images decides an "
-        "image-AUROC ordering when the per-image scores are stored, else only the floor is used.")
+        "not comparable. A cell with one seed borrows the report's pooled run-to-run std (all its multi-seed cells "
+        "of that metric): a one-seed value uses 2 × pooled; seeds on one side only: √2 × max(that side's std, "
+        "pooled) stands for the difference's spread; one seed on both sides: √2 × pooled, and for image AUROC "
+        "with per-image scores stored a paired bootstrap over the test images must also exclude 0. With no "
+        "multi-seed cell in the report the seed noise is unknown: the bootstrap alone decides, else the floor.")
 
 
 def profile_meaning(cfg: dict, profile: str) -> dict:
@@ -123,8 +125,20 @@ def _other_pro(sec: dict, metric: str) -> str | None:
     return f"another PRO: ours {ours}, the paper's {str(paper).split(' (')[0]}"
 
 
-def table_claims(sec: dict) -> list[dict]:
-    """The summary rows of one report table (see the module docstring)."""
+def report_noise(report: dict) -> dict:
+    """``{(metric, category): Pooled}``: the pooled run-to-run std of every multi-seed cell of the
+    report (a training shown under several tables counted once), for the verdicts of one-seed cells."""
+    groups: dict = {}
+    for sec in report["tables"]:
+        for r in sec.get("rows", []):
+            if r.get("n", 0) >= 2 and not r.get("same_as"):
+                groups.setdefault((r["metric"], r["category"]), []).append(r["ours_values"])
+    return {k: p for k, g in groups.items() if (p := pooled_std(g))}
+
+
+def table_claims(sec: dict, noise: dict | None = None) -> list[dict]:
+    """The summary rows of one report table (see the module docstring); ``noise`` is
+    :func:`report_noise` of the report the table is in."""
     from .report import report_metrics, settings_view
 
     if sec.get("skipped"):
@@ -136,6 +150,7 @@ def table_claims(sec: dict) -> list[dict]:
             no_claim.append(metric) if view["ours"] else None
             continue
         floor, cat = _floor(sec, metric, view["category"]), view["category"]
+        pooled: Pooled | None = (noise or {}).get((metric, cat))
         where = view["paper_label"].removeprefix("paper: ")
         ranked = sorted(view["paper"], key=view["paper"].get, reverse=True)
         both = [n for n in ranked if n in view["ours"]]  # the claim between the settings both have, if two
@@ -144,7 +159,8 @@ def table_claims(sec: dict) -> list[dict]:
             for name in ranked:
                 mean, std, n = view["ours"].get(name, (None, None, 0))
                 other = _other_pro(sec, metric)
-                v = Verdict("not comparable", other) if other and n else value_verdict(mean, std, n, view["paper"][name], floor)
+                v = Verdict("not comparable", other) if other and n else value_verdict(mean, std, n, view["paper"][name], floor,
+                                                                                          pooled)
                 out.append(_row(sec, metric, f"{name} = {view['paper'][name]:g} on {where}", f"{view['paper'][name]:g}",
                                 _ours_text(mean, std, n), v, "value", setting=name, ours_mean=mean, ours_std=std,
                                 category=cat))
@@ -159,7 +175,7 @@ def table_claims(sec: dict) -> list[dict]:
                 v = Verdict("not comparable", f"no result of ours for {' and '.join(missing)}")
             else:
                 v = ordering_verdict(_per_seed(sec, a, cat, metric), _per_seed(sec, b, cat, metric), floor,
-                                     _bootstrap_gap(sec, a, b, cat, metric))
+                                     _bootstrap_gap(sec, a, b, cat, metric), pooled)
             ma, sa, na = view["ours"].get(a, (None, None, 0))
             mb, sb, nb = view["ours"].get(b, (None, None, 0))
             ours = (f"{a} − {b} = {v.delta:+.2f} ({_ours_text(ma, sa, na)} vs {_ours_text(mb, sb, nb)}; {view['ours_label']})"
@@ -188,7 +204,8 @@ def summary_rows(report: dict) -> list[dict]:
     """Every claim of every table of ``report`` (a :func:`~adlib.reproduce.report.build_report` dict):
     dicts with ``paper``, ``table``, ``metric``, ``claim``, ``paper_value``, ``ours``, ``verdict``,
     ``reason``, ``kind`` (value / ordering / none), ``delta`` and ``noise`` (points)."""
-    return [r for sec in report["tables"] for r in table_claims(sec)]
+    noise = report_noise(report)
+    return [r for sec in report["tables"] for r in table_claims(sec, noise)]
 
 
 def meanings(report: dict) -> list[tuple[str, list[str]]]:

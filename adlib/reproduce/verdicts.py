@@ -24,6 +24,13 @@ instead when their per-image scores are stored (``extra.image_scores``):
   else √(std_A² + std_B²) when each has n ≥ 2, else √2 × the std of the side with n ≥ 2 when the other
   has one seed (both assumed to vary alike between runs); with n = 1 on both sides the seed noise is
   unknown and only the floor is used (said in the reason).
+* pooled run-to-run noise (:func:`pooled_std`): where a side has one seed, its own spread is unknown and
+  a std over three seeds of another setting is itself a rough estimate (a 0.1-point spread over three
+  seeds next to two seeds of another setting 1.2 points apart). When the report gives the pooled std
+  of all its multi-seed cells of the same metric, it stands in: a one-seed value gets
+  ``2 × pooled``; an ordering with one side on one seed uses √2 × max(std of the other side, pooled);
+  an ordering with one seed on each side uses √2 × pooled, and where a bootstrap interval exists too
+  both must be beaten (the interval off 0 and A − B beyond the seed noise).
 * floor (:func:`noise_floor`): what the test set can resolve. For image AUROC one swapped pair of
   test images (one normal ranked above one anomalous) moves the AUROC by
   ``100 / (n_normal · n_anomalous)`` points; over several categories (an ``average``) the mean of
@@ -67,6 +74,29 @@ def noise_floor(metric: str, test_counts=()) -> float:
     return max(PRINT_FLOOR, statistics.fmean(floors) if floors else 0.0)
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """Pooled run-to-run std (points) over ``cells`` settings with ≥ 2 seeds (``dof`` = Σ (n − 1))."""
+
+    std: float
+    cells: int
+    dof: int
+
+    def text(self) -> str:
+        return f"pooled std {self.std:.2f} over {self.cells} multi-seed cells of this report"
+
+
+def pooled_std(groups) -> Pooled | None:
+    """√(Σ (n_i − 1) s_i² / Σ (n_i − 1)) over ``groups`` (iterables of per-seed values); groups with
+    fewer than two values are left out; None when none has two."""
+    groups = [list(g) for g in groups]
+    groups = [g for g in groups if len(g) >= 2]
+    if not groups:
+        return None
+    dof = sum(len(g) - 1 for g in groups)
+    return Pooled(math.sqrt(sum((len(g) - 1) * statistics.variance(g) for g in groups) / dof), len(groups), dof)
+
+
 def _noise(spread: float | None, floor: float, how: str) -> tuple[float, str]:
     if spread is None:
         return floor, f"n = 1, seed noise unknown: test-set floor {floor:.2f}"
@@ -76,13 +106,17 @@ def _noise(spread: float | None, floor: float, how: str) -> tuple[float, str]:
 
 
 def value_verdict(ours_mean: float | None, ours_std: float | None, n: int, paper: float | None,
-                  floor: float = PRINT_FLOOR) -> Verdict:
-    """Ours (mean, std over ``n`` seeds) against the paper's value on the same data, in points."""
+                  floor: float = PRINT_FLOOR, pooled: Pooled | None = None) -> Verdict:
+    """Ours (mean, std over ``n`` seeds) against the paper's value on the same data, in points; a
+    one-seed value borrows the ``pooled`` run-to-run std when given."""
     if paper is None:
         return Verdict("not comparable", "the paper gives no value here")
     if not n or ours_mean is None:
         return Verdict("not comparable", "no result of ours")
-    noise, how = _noise(ours_std if n > 1 else None, floor, "std over seeds")
+    if n == 1 and pooled is not None:
+        noise, how = _noise(pooled.std, floor, f"{pooled.text()} (n = 1 here)")
+    else:
+        noise, how = _noise(ours_std if n > 1 else None, floor, "std over seeds")
     delta = ours_mean - paper
     if abs(delta) <= noise:
         return Verdict("within noise", f"|ours − paper| = {abs(delta):.2f} ≤ noise ({how})", delta, noise)
@@ -91,8 +125,9 @@ def value_verdict(ours_mean: float | None, ours_std: float | None, n: int, paper
                    f"ours {side} the paper by {abs(delta):.2f} > noise ({how})", delta, noise)
 
 
-def difference_noise(a: dict, b: dict) -> tuple[float, float | None, str]:
-    """``(mean A − mean B, spread of that difference or None, how)`` from ``{seed: value}`` of two settings."""
+def difference_noise(a: dict, b: dict, pooled: Pooled | None = None) -> tuple[float, float | None, str]:
+    """``(mean A − mean B, spread of that difference or None, how)`` from ``{seed: value}`` of two
+    settings; ``pooled`` stands in where a side has one seed (see the module docstring)."""
     diff = statistics.fmean(a.values()) - statistics.fmean(b.values())
     common = sorted(set(a) & set(b))
     if len(common) >= 2:
@@ -101,27 +136,40 @@ def difference_noise(a: dict, b: dict) -> tuple[float, float | None, str]:
         return diff, math.hypot(statistics.stdev(a.values()), statistics.stdev(b.values())), "√(std_A² + std_B²)"
     for name, many, one in (("A", a, b), ("B", b, a)):
         if len(many) >= 2 and len(one) == 1:  # one side's seeds stand for both: run-to-run noise assumed alike
-            return (diff, math.sqrt(2) * statistics.stdev(many.values()),
+            own = statistics.stdev(many.values())
+            if pooled is not None:
+                return (diff, math.sqrt(2) * max(own, pooled.std), f"√2 × max(std_{name} = {own:.2f} (n = "
+                        f"{len(many)}), {pooled.text()}); the other setting has one seed")
+            return (diff, math.sqrt(2) * own,
                     f"√2 × std_{name} (n = {len(many)}; the other setting has one seed, its noise assumed alike)")
+    if pooled is not None and len(a) == 1 and len(b) == 1:
+        return diff, math.sqrt(2) * pooled.std, f"√2 × {pooled.text()} (one seed each)"
     return diff, None, ""
 
 
 def ordering_verdict(a: dict, b: dict, floor: float = PRINT_FLOOR,
-                     interval: tuple[float, float, str] | None = None) -> Verdict:
-    """The claim "A > B": our per-seed values ``{seed: points}`` of A and of B. Without a spread over
-    seeds, ``interval`` — ``(low, high, how)``, a 95 % bootstrap interval of A − B over the test images
+                     interval: tuple[float, float, str] | None = None, pooled: Pooled | None = None) -> Verdict:
+    """The claim "A > B": our per-seed values ``{seed: points}`` of A and of B. With one seed on each
+    side, ``interval`` — ``(low, high, how)``, a 95 % bootstrap interval of A − B over the test images
     (points) — decides instead of the floor: "holds" if it lies above 0, "reversed" below, else
-    "within noise"; ``noise`` is then its half width."""
+    "within noise"; ``noise`` is then its half width. With a ``pooled`` run-to-run std as well, A − B
+    must also exceed that seed noise (``noise`` is the larger of the two)."""
     if not a or not b:
         return Verdict("not comparable", "a setting of the claim has no result of ours")
-    diff, spread, how = difference_noise(a, b)
-    if spread is None and interval is not None:
-        low, high, how = interval
-        noise, text = (high - low) / 2, f"95 % bootstrap interval of A − B over {how}: [{low:+.2f}, {high:+.2f}]"
-        if low > 0:
-            return Verdict("holds", f"A − B = {diff:+.2f}; {text} lies above 0", diff, noise)
-        if high < 0:
-            return Verdict("reversed", f"A − B = {diff:+.2f}; {text} lies below 0", diff, noise)
+    diff, spread, how = difference_noise(a, b, pooled)
+    if interval is not None and len(a) == 1 and len(b) == 1:
+        low, high, over = interval
+        half, text = (high - low) / 2, f"95 % bootstrap interval of A − B over {over}: [{low:+.2f}, {high:+.2f}]"
+        seed_noise, seed_how = _noise(spread, floor, how) if spread is not None else (0.0, "")
+        beyond = f" and |A − B| > seed noise ({seed_how})" if spread is not None else ""
+        noise = max(half, seed_noise)
+        if low > 0 and diff > seed_noise:
+            return Verdict("holds", f"A − B = {diff:+.2f}; {text} lies above 0{beyond}", diff, noise)
+        if high < 0 and diff < -seed_noise:
+            return Verdict("reversed", f"A − B = {diff:+.2f}; {text} lies below 0{beyond}", diff, noise)
+        if low > 0 or high < 0:
+            return Verdict("within noise", f"A − B = {diff:+.2f}; {text} excludes 0, but |A − B| ≤ seed noise "
+                           f"({seed_how})", diff, noise)
         return Verdict("within noise", f"A − B = {diff:+.2f}; {text} contains 0", diff, noise)
     noise, how = _noise(spread, floor, how)
     if abs(diff) <= noise:
