@@ -1,5 +1,6 @@
-"""DM-GRD on MTD, Tables 8 (fixed synthesis opacity β) and 9 (memory items L): each measured cell against the full
-method of the same mode and seed (random β, L = 30) — paired bootstrap of image AUROC over the test images — and the
+"""DM-GRD on MTD, Tables 7 (teacher backbone), 8 (fixed synthesis opacity β) and 9 (memory items L): each measured
+cell against the full method of the same mode and seed (Lite0, random β, L = 30) — paired bootstrap of image AUROC
+over the test images — and the
 full method's seeds beside them, which show the training noise a single cell carries (run from the repo root;
 ``[runs root]`` optional)."""
 import statistics
@@ -10,8 +11,8 @@ from adlib.reproduce import load_config
 from adlib.reproduce.grid import expand
 
 root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs"
-KEY = {"8": "beta", "9": "memory_size"}
-DEFAULT = {"beta": None, "memory_size": 30}
+KEY = {"7": "backbone", "8": "beta", "9": "memory_size"}
+DEFAULT = {"backbone": "efficientnet_lite0", "beta": None, "memory_size": 30}
 
 
 def pct(r, k):
@@ -22,19 +23,21 @@ def pct(r, k):
 print("| table | mode | setting | seed | image AUROC | pixel AUROC | AU-PRO | full method, same seed | cell − full [95 %] |")
 print("|---|---|---|---|---|---|---|---|---|")
 spread = {}
-for table in ("8", "9"):
+for table in ("7", "8", "9"):
     key = KEY[table]
+    cfg = load_config(f"adlib/configs/dm_grd/table{table}.yaml")
+    cfg["seeds"] = [0, 1, 2]
     for profile, mode in (("small", "code"), ("small_paper", "paper")):
-        cfg = load_config(f"adlib/configs/dm_grd/table{table}.yaml")
-        cfg["seeds"] = [0, 1, 2]
+        if profile not in cfg["profiles"]:  # Table 7 has no paper-mode profile
+            continue
         found = {}
         for cell in expand(cfg, profile):
             res, _ = cell.read_results(root)
             if res is not None:
                 found[(cell.setting[key], cell.run["seed"])] = res
         full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
-        spread[mode] = sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())
-        for (v, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or 0, kv[0][1])):
+        spread[mode] = spread.get(mode) or sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())
+        for (v, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0] is None, str(kv[0][0]).zfill(8), kv[0][1])):
             if v == DEFAULT[key]:
                 continue
             f = full.get(seed)
@@ -47,4 +50,4 @@ for table in ("8", "9"):
 for mode, vals in spread.items():
     if vals:
         sd = f", std {statistics.stdev(vals):.1f}" if len(vals) > 1 else ""
-        print(f"{mode} mode, full method (random β, L = 30) over seeds: {', '.join(f'{v:.1f}' for v in vals)}{sd}")
+        print(f"{mode} mode, full method (Lite0, random β, L = 30) over seeds: {', '.join(f'{v:.1f}' for v in vals)}{sd}")

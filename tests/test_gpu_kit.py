@@ -1,0 +1,99 @@
+"""tools/gpu_kit.py: the compact data copy a GPU call carries loads exactly as the original does, and the
+results it brings back are unpacked without overwriting or escaping the repository."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import load_script
+
+
+@pytest.fixture(scope="module")
+def kit():
+    return load_script("tools/gpu_kit.py")
+
+
+@pytest.fixture(scope="module")
+def weave(tmp_path_factory):
+    from adlib.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("data")
+    generate(root, categories="weave", image_size=64, n_train=6, n_test_good=2, n_test_defect=1, progress=False)
+    return root / "weave"
+
+
+def test_the_compact_copy_loads_bit_for_bit_as_the_original(kit, weave, tmp_path):
+    from adlib.data.catalog import open_dataset
+    from adlib.data.prepared import problem, read_manifest
+
+    dst = kit.compact_category(weave, tmp_path / "weave", 40, "bilinear", progress=False)
+    assert problem(dst) is None and read_manifest(dst)["compact"]["mask_interpolation"] == "bilinear"
+    n_files = sum(1 for d in ("train", "test", "ground_truth") for p in (weave / d).rglob("*.png"))
+    assert n_files >= 6 + 2 + 2 and kit.check_compact(weave, dst, 40, "bilinear") == n_files
+    assert kit.folder_mb(dst) < kit.folder_mb(weave)
+    with pytest.raises(AssertionError, match="_mask.png: the compact copy loads differently"):
+        kit.check_compact(weave, dst, 40, "nearest")  # the other interpolation's masks differ at some edge
+    for split in ("train", "test"):
+        a = open_dataset(str(weave.parent), "weave", split, image_size=40, mask_interpolation="bilinear")
+        b = open_dataset(str(dst.parent), "weave", split, image_size=40, mask_interpolation="bilinear")
+        assert len(a) == len(b) > 0
+        for i in range(len(a)):
+            x, y = a[i], b[i]
+            assert torch.equal(x["image"], y["image"]), (split, i)
+            assert torch.equal(x["mask"], y["mask"]) and x["label"] == y["label"]
+            assert int(x["mask"].sum()) > 0 or x["label"] == 0
+    # another size loads differently, and the check says so
+    with pytest.raises(AssertionError, match="loads differently"):
+        kit.check_compact(weave, dst, 32, "bilinear")
+    # a damaged copy is caught by the check
+    victim = next((dst / "train").rglob("*.png"))
+    from PIL import Image
+
+    arr = np.asarray(Image.open(victim)).copy()
+    arr[0, 0] = 255 - arr[0, 0]
+    Image.fromarray(arr).save(victim)
+    with pytest.raises(AssertionError, match=victim.name):
+        kit.check_compact(weave, dst, 40, "bilinear")
+
+
+def test_unpack_adds_new_results_and_refuses_paths_outside(kit, tmp_path, monkeypatch):
+    monkeypatch.setattr(kit, "HERE", tmp_path)
+    (tmp_path / "docs" / "r").mkdir(parents=True)
+    (tmp_path / "docs" / "r" / "old.json").write_text("{}")
+
+    def archive(name, entries):
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as tar:
+            for arc, text in entries.items():
+                data = text.encode()
+                info = tarfile.TarInfo(arc)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return path
+
+    ok = archive("ok.tar.gz", {"docs/r/new/results.json": json.dumps({"a": 1}), "docs/r/old.json": "changed"})
+    kit.main(["unpack", str(ok)])
+    assert json.loads((tmp_path / "docs/r/new/results.json").read_text()) == {"a": 1}
+    assert (tmp_path / "docs/r/old.json").read_text() == "{}"  # never overwritten
+    bad = archive("bad.tar.gz", {"../escape.json": "{}"})
+    with pytest.raises(ValueError, match="outside the repository"):
+        kit.main(["unpack", str(bad)])
+    assert not (tmp_path.parent / "escape.json").exists()
+
+
+def test_a_kit_refuses_cells_it_cannot_serve(kit):
+    """The offline_best rows: RD and MHKD load nearest-resized masks with Lite1; DM-GRD bilinear ones."""
+    rows = "docs/results/mtd_methods/rows_offline_best.yaml"
+    nearest = {"image_size": 128, "mask_interpolation": "nearest", "teachers": ["efficientnet_lite1"]}
+    cells = kit.kit_cells(rows, nearest, ["RD", "MHKD"])
+    assert len(cells) == 6 and {kit.cell_teacher(c) for c in cells} == {"efficientnet_lite1"}
+    with pytest.raises(ValueError, match="DM-GRD \\(code\\) seed 0"):
+        kit.kit_cells(rows, nearest, ["RD", "DM-GRD (code)"])
+    with pytest.raises(ValueError, match="RD seed"):
+        kit.kit_cells(rows, dict(nearest, teachers=["efficientnet_lite0"]), ["RD"])
+    assert len(kit.kit_cells(rows, dict(nearest, mask_interpolation="bilinear"), ["DM-GRD (code)"])) == 3

