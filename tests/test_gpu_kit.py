@@ -47,6 +47,8 @@ def test_the_compact_copy_loads_bit_for_bit_as_the_original(kit, weave, tmp_path
             assert torch.equal(x["image"], y["image"]), (split, i)
             assert torch.equal(x["mask"], y["mask"]) and x["label"] == y["label"]
             assert int(x["mask"].sum()) > 0 or x["label"] == 0
+            assert tuple(x["orig_size"].tolist()) == (64, 64) and tuple(y["orig_size"].tolist()) == (40, 40)
+            # the size on disk is what a compact copy cannot keep: cells that read it are refused (below)
     # another size loads differently, and the check says so
     with pytest.raises(AssertionError, match="loads differently"):
         kit.check_compact(weave, dst, 32, "bilinear")
@@ -80,18 +82,28 @@ def test_unpack_adds_new_results_and_refuses_paths_outside(kit, tmp_path, monkey
     kit.main(["unpack", str(ok)])
     assert json.loads((tmp_path / "docs/r/new/results.json").read_text()) == {"a": 1}
     assert (tmp_path / "docs/r/old.json").read_text() == "{}"  # never overwritten
-    bad = archive("bad.tar.gz", {"../escape.json": "{}"})
-    with pytest.raises(ValueError, match="outside the repository"):
+    bad = archive("bad.tar.gz", {"docs/r/fine.json": "{}", "../escape.json": "{}"})
+    with pytest.raises(ValueError, match="nothing unpacked"):
         kit.main(["unpack", str(bad)])
-    assert not (tmp_path.parent / "escape.json").exists()
+    assert not (tmp_path.parent / "escape.json").exists() and not (tmp_path / "docs/r/fine.json").exists()
+    link = tmp_path / "link.tar.gz"
+    with tarfile.open(link, "w:gz") as tar:
+        info = tarfile.TarInfo("docs/r/link.json")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    with pytest.raises(ValueError, match="not a regular file"):
+        kit.main(["unpack", str(link)])
 
 
 def test_a_kit_refuses_cells_it_cannot_serve(kit):
     """The offline_best rows: RD and MHKD load nearest-resized masks with Lite1; DM-GRD bilinear ones."""
     rows = "docs/results/mtd_methods/rows_offline_best.yaml"
     nearest = {"image_size": 128, "mask_interpolation": "nearest", "teachers": ["efficientnet_lite1"]}
-    cells = kit.kit_cells(rows, nearest, ["RD", "MHKD"])
+    cells = kit.kit_cells(rows, nearest, ["RD", "DAF"])
     assert len(cells) == 6 and {kit.cell_teacher(c) for c in cells} == {"efficientnet_lite1"}
+    with pytest.raises(ValueError, match="MHKD seed 0: its maps are smoothed by σ = 2 px"):
+        kit.kit_cells(rows, nearest, ["RD", "MHKD"])
+    assert [kit.orig_size_sigma(c) for c in cells] == [0.0] * 6
     with pytest.raises(ValueError, match="DM-GRD \\(code\\) seed 0"):
         kit.kit_cells(rows, nearest, ["RD", "DM-GRD (code)"])
     with pytest.raises(ValueError, match="RD seed"):

@@ -577,6 +577,7 @@ def test_pooled_run_noise_stands_in_where_a_side_has_one_seed():
     assert (p.cells, p.dof) == (2, 3)
     assert p.std == pytest.approx(((2 * 0.01 + 0.72) / 3) ** 0.5)
     assert pooled_std([[1.0], []]) is None
+    assert pooled_std([[1.0, float("nan"), 3.0]]).std == pytest.approx(2 ** 0.5)  # a missing value dropped
     one = {0: 75.2}                                          # +0.9 over full: 'holds' with full's spread alone
     assert ordering_verdict(one, full).verdict == "holds"
     v = ordering_verdict(one, full, pooled=p)
@@ -613,9 +614,11 @@ def test_report_pools_its_multi_seed_cells_once_per_metric(tmp_path):
     twin = dict(cfg, table="III")                      # the same trainings again: not pooled twice
     rep = build_report([cfg, twin], runs, "small")
     noise = report_noise(rep)
-    cat = rep["tables"][0]["rows"][0]["category"]
-    p = noise[("image_auroc", cat)]
-    assert (p.cells, p.std) == (1, pytest.approx(2.0))
-    assert ("pixel_auroc", cat) in noise and noise[("pixel_auroc", cat)].std == pytest.approx(0.0, abs=1e-9)
+    row = rep["tables"][0]["rows"][0]
+    assert len(noise) == 2 and {k[1] for k in noise} == {"image_auroc", "pixel_auroc"}
+    assert all(k[0] == row["dataset"] and k[2] == row["category"] for k in noise)  # one dataset, one category
+    p = next(v for k, v in noise.items() if k[1] == "image_auroc")
+    assert (p.cells, p.std) == (1, pytest.approx(2.0)) and "over 1 multi-seed cell of" in p.text()
+    assert next(v for k, v in noise.items() if k[1] == "pixel_auroc").std == pytest.approx(0.0, abs=1e-9)
     r = _claim([x for x in summary_rows(rep) if x["table"] == "Table I"], "image_auroc", "ordering")
     assert r["verdict"] == "within noise" and r["noise"] == pytest.approx(2 * 2 ** 0.5 * 2.0), r

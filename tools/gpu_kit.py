@@ -2,12 +2,14 @@
 """Prepare here what one call on a lent GPU needs to train recorded cells, and bring its results back.
 
     R=docs/results/mtd_methods/rows_offline_best.yaml
-    python tools/gpu_kit.py prepare --rows $R --only RD RD-Var DAF EfficientAD MHKD   # here: writes .gpu_kit/
-    # the device call (the `device` tool's run, carry [".gpu_kit"], one command):
-    #   bash tools/gpu_kit_run.sh 540 $R --only RD RD-Var DAF EfficientAD MHKD --workers 8
+    python tools/gpu_kit.py prepare --rows $R --only RD RD-Var DAF          # here, on a committed tree: .gpu_kit/
+    # the device call (the `device` tool's run, carry [".gpu_kit"], timeout_s 600, one command):
+    #   bash tools/gpu_kit_run.sh 420 $R --only RD RD-Var DAF --workers 8   # deadline ≤ timeout_s − 150: packing must run
     python tools/gpu_kit.py unpack <files_at>/results.tar.gz                         # here: the results into the repo
 
 DM-GRD's rows resize masks bilinearly: a kit of their own (``--mask-interpolation bilinear``), in another call.
+EfficientAD / MHKD smooth their maps by a σ given in pixels of the image on disk, whose size a compact copy
+changes: ``kit_cells`` refuses them (they need the full-size data).
 
 Only the working tree and the carried folder travel, 64 MiB in all, so the kit is small:
 
@@ -118,10 +120,26 @@ def cell_teacher(cell) -> str | None:
     return cell.config.get("backbone")
 
 
+def orig_size_sigma(cell) -> float:
+    """The σ (original-image px) a cell's maps are smoothed with, rescaled by each image's size on disk
+    (EfficientAD / MHKD's ``sigma_orig_px``): a compact copy changes that size, so such cells cannot use it."""
+    import dataclasses
+
+    from adlib.methods.efficientad.model import EfficientADConfig
+    from adlib.methods.mhkd.model import MHKDConfig
+
+    config = {"efficientad": EfficientADConfig, "mhkd": MHKDConfig}.get(cell.method)
+    if config is None:
+        return 0.0
+    default = {f.name: f.default for f in dataclasses.fields(config)}["sigma_orig_px"]
+    return float(cell.config.get("sigma_orig_px", default))
+
+
 def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
     """The cells of a rows file (``tools/mtd_methods.py``; only the rows ``labels`` if given) that train, checked
     against the kit's ``meta`` (kit.json): each must load MTD at the kit's image size with its mask
-    interpolation and use a teacher whose wheel the kit carries. ValueError listing every mismatch."""
+    interpolation, use a teacher whose wheel the kit carries and not read the images' size on disk
+    (:func:`orig_size_sigma`). ValueError listing every mismatch."""
     mm = _tool("mtd_methods")
     doc = mm.load_rows(rows_file)
     cells, wrong = [], []
@@ -135,6 +153,9 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
             if got != want:
                 wrong.append(f"{row['label']} seed {c.run['seed']}: dataset, size, masks, teacher = {got}; the kit "
                              f"has mtd, {meta['image_size']}, {meta['mask_interpolation']}, {meta['teachers']}")
+            if sigma := orig_size_sigma(c):
+                wrong.append(f"{row['label']} seed {c.run['seed']}: its maps are smoothed by σ = {sigma:g} px of the "
+                             "image on disk, whose size the compact copy changes")
             cells.append(c)
     if wrong:
         raise ValueError("cells this kit cannot serve:\n" + "\n".join(wrong))
@@ -150,6 +171,11 @@ def tree_mb() -> float:
     out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=HERE, capture_output=True,
                          check=True).stdout.decode()
     return sum((HERE / f).stat().st_size for f in out.split("\0") if f and (HERE / f).is_file()) / 2 ** 20
+
+
+def _dirty() -> bool:
+    return bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE, capture_output=True,
+                               text=True, check=True).stdout.strip())
 
 
 def _installed_version(dist: str) -> str:
@@ -170,6 +196,9 @@ def prepare(args) -> int:
             exclude.write_text("\n".join(lines + ["/.gpu_kit/"]) + "\n")
     kit = Path(args.dest)
     meta = {"image_size": args.size, "mask_interpolation": args.mask_interpolation, "teachers": args.teacher}
+    if _dirty():
+        print("uncommitted changes to tracked files: commit first (results name the commit they ran)", file=sys.stderr)
+        return 1
     if args.rows:
         n = len(kit_cells(args.rows, meta, args.only))
         print(f"{args.rows}: the kit serves its {n} cells")
@@ -187,15 +216,11 @@ def prepare(args) -> int:
                         str(whl), pin], check=True)
         print(f"wheel {pin}")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE, capture_output=True,
-                           text=True, check=True).stdout.strip()
     (kit / "COMMIT").write_text(head + "\n")
     kit_mb, tree = folder_mb(kit), tree_mb()
-    (kit / "kit.json").write_text(json.dumps({"commit": head, "dirty": bool(dirty), **meta, "kit_mb": round(kit_mb, 1)},
+    (kit / "kit.json").write_text(json.dumps({"commit": head, **meta, "kit_mb": round(kit_mb, 1)},
                                              indent=1))
     print(f"kit {kit_mb:.1f} MiB + working tree {tree:.1f} MiB = {kit_mb + tree:.1f} MiB (limit {LIMIT_MB:.0f})")
-    if dirty:
-        print(f"warning: uncommitted changes; results will name {head[:7]}, which lacks them")
     if kit_mb + tree > LIMIT_MB:
         print("too large to travel: carry fewer teachers, or a smaller --size", file=sys.stderr)
         return 1
@@ -207,6 +232,12 @@ def verify(args) -> int:
     from adlib.data.prepared import problem
 
     meta = json.loads((Path(args.dest) / "kit.json").read_text())
+    if (HERE / ".git").is_dir():  # here (the device gets no .git): the kit must be this tree's
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+        if head != meta["commit"] or _dirty():
+            print(f"the kit was made at {meta['commit'][:7]}, the tree is at {head[:7]}"
+                  f"{' with uncommitted changes' if _dirty() else ''}: prepare it again", file=sys.stderr)
+            return 1
     if why := problem(Path(args.dest) / "data" / "mtd"):
         print(f"the kit's MTD is incomplete: {why}", file=sys.stderr)
         return 1
@@ -220,18 +251,23 @@ def verify(args) -> int:
 
 
 def unpack(args) -> int:
-    """Extract the results the device call packed (paths relative to the repo root), never overwriting."""
+    """Extract the results the device call packed (regular files, paths relative to the repo root), never
+    overwriting; every member is checked before anything is written."""
     with tarfile.open(args.archive) as tar:
-        members = [m for m in tar.getmembers() if m.isfile()]
+        members = tar.getmembers()
         for m in members:
             target = (HERE / m.name).resolve()
-            if not target.is_relative_to(HERE) or ".." in Path(m.name).parts:
-                raise ValueError(f"{m.name}: outside the repository")
+            if not m.isfile() or Path(m.name).is_absolute() or ".." in Path(m.name).parts or not target.is_relative_to(HERE):
+                raise ValueError(f"{m.name}: not a regular file inside the repository; nothing unpacked")
+        for m in members:
+            target = HERE / m.name
             if target.exists():
                 print(f"kept (exists here): {m.name}")
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(tar.extractfile(m).read())
+            tmp = target.with_name(target.name + ".unpacking")
+            tmp.write_bytes(tar.extractfile(m).read())
+            tmp.replace(target)
             print(f"new: {m.name}")
     return 0
 

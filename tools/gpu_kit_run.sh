@@ -3,6 +3,7 @@
 # check the kit serves the rows' cells, train them (tools/mtd_methods.py run) under a deadline, and pack every
 # results.json written into $OUT/results.tar.gz.
 #   usage (repo root, .gpu_kit carried): bash tools/gpu_kit_run.sh DEADLINE_S ROWS_FILE [--only LABEL ...] [--workers N]
+# DEADLINE_S bounds the training only: keep it ≤ the call's timeout_s − 150 (install, checks, packing).
 set -u
 deadline=$1; rows=$2; shift 2
 kit=.gpu_kit
@@ -16,7 +17,8 @@ python3 -c "import torch, geomloss, adlib; print('torch', torch.__version__, 'cu
 only=(); workers=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done ;;
+    --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done
+            [ ${#only[@]} -gt 0 ] || { echo "--only needs row labels"; exit 2; } ;;
     --workers) workers=(--workers "$2"); shift 2 ;;
     *) echo "unknown argument $1"; exit 2 ;;
   esac
@@ -29,3 +31,4 @@ rc=${PIPESTATUS[0]}
 find docs -name results.json -newer "$stamp" > "$OUT/new_results.txt"
 tar czf "$OUT/results.tar.gz" -T "$OUT/new_results.txt"
 echo "rc $rc (124: the deadline stopped it); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"
+exit "$rc"

@@ -31,7 +31,7 @@ RULE = ("Verdict rule: noise = max(2 × spread over seeds, test-set floor); the 
         "reversed. An ordering \"A > B\" on other data: our A − B > noise → holds, |A − B| ≤ noise → within noise, "
         "< −noise → reversed. No paper number, other data without an ordering, or another metric definition → "
         "not comparable. A cell with one seed borrows the report's pooled run-to-run std (all its multi-seed cells "
-        "of that metric): a one-seed value uses 2 × pooled; seeds on one side only: √2 × max(that side's std, "
+        "of that dataset, metric and category): a one-seed value uses 2 × pooled; seeds on one side only: √2 × max(that side's std, "
         "pooled) stands for the difference's spread; one seed on both sides: √2 × pooled, and for image AUROC "
         "with per-image scores stored a paired bootstrap over the test images must also exclude 0. With no "
         "multi-seed cell in the report the seed noise is unknown: the bootstrap alone decides, else the floor.")
@@ -125,14 +125,21 @@ def _other_pro(sec: dict, metric: str) -> str | None:
     return f"another PRO: ours {ours}, the paper's {str(paper).split(' (')[0]}"
 
 
+def noise_key(sec: dict, r: dict) -> tuple:
+    """The group a report row's seed spread is pooled in: its dataset, metric and category, and for an
+    ``average`` the categories it averages."""
+    cats = tuple(sorted({x["category"] for x in sec.get("rows", []) if x["category"] != "average"}))
+    return r["dataset"], r["metric"], r["category"], cats if r["category"] == "average" else ()
+
+
 def report_noise(report: dict) -> dict:
-    """``{(metric, category): Pooled}``: the pooled run-to-run std of every multi-seed cell of the
-    report (a training shown under several tables counted once), for the verdicts of one-seed cells."""
+    """``{noise_key: Pooled}``: the pooled run-to-run std of every multi-seed cell of the report (a
+    training shown under several tables counted once), for the verdicts of one-seed cells."""
     groups: dict = {}
     for sec in report["tables"]:
         for r in sec.get("rows", []):
             if r.get("n", 0) >= 2 and not r.get("same_as"):
-                groups.setdefault((r["metric"], r["category"]), []).append(r["ours_values"])
+                groups.setdefault(noise_key(sec, r), []).append(r["ours_values"])
     return {k: p for k, g in groups.items() if (p := pooled_std(g))}
 
 
@@ -150,7 +157,8 @@ def table_claims(sec: dict, noise: dict | None = None) -> list[dict]:
             no_claim.append(metric) if view["ours"] else None
             continue
         floor, cat = _floor(sec, metric, view["category"]), view["category"]
-        pooled: Pooled | None = (noise or {}).get((metric, cat))
+        ours_rows = [r for r in sec["rows"] if r["metric"] == metric and r["category"] == cat and r["n"]]
+        pooled: Pooled | None = (noise or {}).get(noise_key(sec, ours_rows[0])) if ours_rows else None
         where = view["paper_label"].removeprefix("paper: ")
         ranked = sorted(view["paper"], key=view["paper"].get, reverse=True)
         both = [n for n in ranked if n in view["ours"]]  # the claim between the settings both have, if two

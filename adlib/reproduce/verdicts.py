@@ -16,8 +16,8 @@ Four verdicts (:data:`VERDICTS`), each given with its reason:
     (e.g. another PRO), or the paper's value is on other data and there is no ordering to compare.
 
 The noise (percentage points) is ``max(2 × spread over seeds, floor)``; for an ordering of image AUROC
-without a spread over seeds (one seed), a paired bootstrap over the test images of the two runs decides
-instead when their per-image scores are stored (``extra.image_scores``):
+with one seed on each side, a paired bootstrap over the test images of the two runs must also exclude 0
+when their per-image scores are stored (``extra.image_scores``; without a pooled spread it alone decides):
 
 * spread over seeds, a value: the sample std of ours over seeds (needs n ≥ 2);
   an ordering: the std of the per-seed difference A − B when both were run with ≥ 2 common seeds,
@@ -27,10 +27,12 @@ instead when their per-image scores are stored (``extra.image_scores``):
 * pooled run-to-run noise (:func:`pooled_std`): where a side has one seed, its own spread is unknown and
   a std over three seeds of another setting is itself a rough estimate (a 0.1-point spread over three
   seeds next to two seeds of another setting 1.2 points apart). When the report gives the pooled std
-  of all its multi-seed cells of the same metric, it stands in: a one-seed value gets
-  ``2 × pooled``; an ordering with one side on one seed uses √2 × max(std of the other side, pooled);
-  an ordering with one seed on each side uses √2 × pooled, and where a bootstrap interval exists too
-  both must be beaten (the interval off 0 and A − B beyond the seed noise).
+  of all its multi-seed cells of the same dataset, metric and category, it stands in: a one-seed value
+  gets ``2 × pooled``; an ordering with one side on one seed uses √2 × max(std of the other side,
+  pooled); an ordering with one seed on each side uses √2 × pooled, and where a bootstrap interval exists
+  too both must be beaten (the interval off 0 and A − B beyond the seed noise). The pooled spread only
+  adds noise where the rule before it had the floor or one side's std, so no verdict becomes easier;
+  cells with seeds on both sides keep their own spreads.
 * floor (:func:`noise_floor`): what the test set can resolve. For image AUROC one swapped pair of
   test images (one normal ranked above one anomalous) moves the AUROC by
   ``100 / (n_normal · n_anomalous)`` points; over several categories (an ``average``) the mean of
@@ -83,13 +85,13 @@ class Pooled:
     dof: int
 
     def text(self) -> str:
-        return f"pooled std {self.std:.2f} over {self.cells} multi-seed cells of this report"
+        return f"pooled std {self.std:.2f} over {self.cells} multi-seed cell{'s' if self.cells > 1 else ''} of this report"
 
 
 def pooled_std(groups) -> Pooled | None:
-    """√(Σ (n_i − 1) s_i² / Σ (n_i − 1)) over ``groups`` (iterables of per-seed values); groups with
-    fewer than two values are left out; None when none has two."""
-    groups = [list(g) for g in groups]
+    """√(Σ (n_i − 1) s_i² / Σ (n_i − 1)) over ``groups`` (iterables of per-seed values; missing or
+    non-finite values dropped); groups with fewer than two values are left out; None when none has two."""
+    groups = [[v for v in g if v is not None and math.isfinite(v)] for g in groups]
     groups = [g for g in groups if len(g) >= 2]
     if not groups:
         return None
