@@ -109,3 +109,10 @@ def test_a_kit_refuses_cells_it_cannot_serve(kit):
     with pytest.raises(ValueError, match="RD seed"):
         kit.kit_cells(rows, dict(nearest, teachers=["efficientnet_lite0"]), ["RD"])
     assert len(kit.kit_cells(rows, dict(nearest, mask_interpolation="bilinear"), ["DM-GRD (code)"])) == 3
+
+
+def test_prepare_refuses_rows_the_kit_cannot_serve_before_writing_anything(kit, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(kit, "_dirty", lambda: False)
+    rc = kit.main(["prepare", "--dest", str(tmp_path / "kit"), "--rows", "docs/results/mtd_methods/rows_offline_best.yaml",
+                   "--only", "MHKD"])
+    assert rc == 1 and "σ = 2 px" in capsys.readouterr().err and not (tmp_path / "kit").exists()

@@ -200,7 +200,11 @@ def prepare(args) -> int:
         print("uncommitted changes to tracked files: commit first (results name the commit they ran)", file=sys.stderr)
         return 1
     if args.rows:
-        n = len(kit_cells(args.rows, meta, args.only))
+        try:
+            n = len(kit_cells(args.rows, meta, args.only))
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 1
         print(f"{args.rows}: the kit serves its {n} cells")
     kit.mkdir(exist_ok=True)
     open_dataset("mtd", "mtd", "test", image_size=args.size)  # prepares MTD here if needed
