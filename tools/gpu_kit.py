@@ -173,6 +173,12 @@ def tree_mb() -> float:
     return sum((HERE / f).stat().st_size for f in out.split("\0") if f and (HERE / f).is_file()) / 2 ** 20
 
 
+def _head() -> str:
+    """``git rev-parse HEAD`` of this checkout, read from git itself (not ``$ADLIB_GIT_COMMIT``, which the
+    runner sets from the kit)."""
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def _dirty() -> bool:
     return bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE, capture_output=True,
                                text=True, check=True).stdout.strip())
@@ -219,7 +225,7 @@ def prepare(args) -> int:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d",
                         str(whl), pin], check=True)
         print(f"wheel {pin}")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True).stdout.strip()
+    head = _head()
     (kit / "COMMIT").write_text(head + "\n")
     kit_mb, tree = folder_mb(kit), tree_mb()
     (kit / "kit.json").write_text(json.dumps({"commit": head, **meta, "kit_mb": round(kit_mb, 1)},
@@ -237,7 +243,7 @@ def verify(args) -> int:
 
     meta = json.loads((Path(args.dest) / "kit.json").read_text())
     if (HERE / ".git").is_dir():  # here (the device gets no .git): the kit must be this tree's
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
+        head = _head()
         if head != meta["commit"] or _dirty():
             print(f"the kit was made at {meta['commit'][:7]}, the tree is at {head[:7]}"
                   f"{' with uncommitted changes' if _dirty() else ''}: prepare it again", file=sys.stderr)

@@ -125,11 +125,15 @@ def _other_pro(sec: dict, metric: str) -> str | None:
     return f"another PRO: ours {ours}, the paper's {str(paper).split(' (')[0]}"
 
 
-def noise_key(sec: dict, r: dict) -> tuple:
+def averaged_categories(sec: dict) -> tuple:
+    """The categories a report table's ``average`` rows average over."""
+    return tuple(sorted({r["category"] for r in sec.get("rows", []) if r["category"] != "average"}))
+
+
+def noise_key(dataset: str | None, metric: str, category: str, averaged: tuple) -> tuple:
     """The group a report row's seed spread is pooled in: its dataset, metric and category, and for an
-    ``average`` the categories it averages."""
-    cats = tuple(sorted({x["category"] for x in sec.get("rows", []) if x["category"] != "average"}))
-    return r["dataset"], r["metric"], r["category"], cats if r["category"] == "average" else ()
+    ``average`` the categories it averages (:func:`averaged_categories` of its table)."""
+    return dataset, metric, category, averaged if category == "average" else ()
 
 
 def report_noise(report: dict) -> dict:
@@ -137,9 +141,10 @@ def report_noise(report: dict) -> dict:
     training shown under several tables counted once), for the verdicts of one-seed cells."""
     groups: dict = {}
     for sec in report["tables"]:
+        averaged = averaged_categories(sec)
         for r in sec.get("rows", []):
             if r.get("n", 0) >= 2 and not r.get("same_as"):
-                groups.setdefault(noise_key(sec, r), []).append(r["ours_values"])
+                groups.setdefault(noise_key(r["dataset"], r["metric"], r["category"], averaged), []).append(r["ours_values"])
     return {k: p for k, g in groups.items() if (p := pooled_std(g))}
 
 
@@ -151,14 +156,15 @@ def table_claims(sec: dict, noise: dict | None = None) -> list[dict]:
     if sec.get("skipped"):
         return [_row(sec, "–", "–", "–", "–", Verdict("not comparable", sec["skipped"]), "none")]
     out, no_claim = [], []
+    averaged = averaged_categories(sec)
     for metric in report_metrics(sec):
         view = settings_view(sec, metric)
         if not view["paper"]:
             no_claim.append(metric) if view["ours"] else None
             continue
         floor, cat = _floor(sec, metric, view["category"]), view["category"]
-        ours_rows = [r for r in sec["rows"] if r["metric"] == metric and r["category"] == cat and r["n"]]
-        pooled: Pooled | None = (noise or {}).get(noise_key(sec, ours_rows[0])) if ours_rows else None
+        dataset = next((r["dataset"] for r in sec["rows"] if r["metric"] == metric and r["category"] == cat), None)
+        pooled: Pooled | None = (noise or {}).get(noise_key(dataset, metric, cat, averaged))
         where = view["paper_label"].removeprefix("paper: ")
         ranked = sorted(view["paper"], key=view["paper"].get, reverse=True)
         both = [n for n in ranked if n in view["ours"]]  # the claim between the settings both have, if two

@@ -37,7 +37,7 @@ for table in ("7", "8", "9"):
                 found[(cell.setting[key], cell.run["seed"])] = res
         full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
         spread[mode] = spread.get(mode) or sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())
-        for (v, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0] is None, str(kv[0][0]).zfill(8), kv[0][1])):
+        for (v, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0] is None, 0 if kv[0][0] is None else kv[0][0], kv[0][1])):
             if v == DEFAULT[key]:
                 continue
             f = full.get(seed)
