@@ -22,7 +22,7 @@ TINY = DistillRecipe(size="small", image_size=32, steps=2, batch_size=2, stat_im
 
 def test_vectorised_target_equals_the_per_position_loop():
     g = torch.Generator().manual_seed(0)
-    feats = [torch.randn(2, 6, 6, 6, generator=g), torch.randn(2, 130, 3, 3, generator=g)]  # 54 < 64 < 1170 values
+    feats = [torch.randn(2, 6, 6, 7, generator=g), torch.randn(2, 130, 3, 4, generator=g)]  # 54 < 64 < 1170 values; non-square grids
     t = PatchTarget([6, 130], out_channels=24, inner=64)
     torch.testing.assert_close(t(feats), naive_patch_target(feats, 24, 64), atol=1e-5, rtol=1e-5)
     assert t.repeats_values  # level 1's 54 patch values are repeated up to 64

@@ -9,7 +9,7 @@ The public PDN files themselves are registry entries (``pdn_small``, ``pdn_mediu
 """
 
 from .extractor import EXTRACTOR_PREFIX, ExtractorTeacher, extractor_name
-from .patch_target import PatchTarget, adaptive_pool_matrix, naive_patch_target, patchify
+from .patch_target import PatchTarget, adaptive_pool_matrix, naive_patch_target
 
 __all__ = ["EXTRACTOR_PREFIX", "ExtractorTeacher", "PatchTarget", "adaptive_pool_matrix", "extractor_name",
-           "naive_patch_target", "patchify"]
+           "naive_patch_target"]

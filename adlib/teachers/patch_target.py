@@ -11,8 +11,12 @@ here, strides 8 and 16):
 4. both levels stacked (2×1024) and ``adaptive_avg_pool1d`` to ``out_channels`` = 384.
 
 Every step after the unfold is linear in the patch vector, so steps 3–4 are one matrix per level
-(:func:`adaptive_pool_matrix`): the target is a 1×1 convolution of each level's patch grid, exact up to
-float summation order, without materialising the N×2048 table.
+(:func:`adaptive_pool_matrix`) over its C·9 patch values; a matrix over a channel-major 3×3 unfold is a 3×3
+convolution (weights reshaped to 384×C×3×3, zero padding 1), and a per-position linear map commutes with the
+bilinear resize of step 2. So the target is, per level, one 3×3 convolution on the level's own grid, then the
+resize of its 384 channels: exact up to float summation order (tested against :func:`naive_patch_target`),
+without the unfold or the N×2048 table (a process running Lite0's teacher ten times on 16 images of 128 px, one
+thread: 0.81× the wall time of the unfold + resize + projection form, farm-bench median of 5 paired runs).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PatchTarget", "adaptive_pool_matrix", "patchify", "naive_patch_target"]
+__all__ = ["PatchTarget", "adaptive_pool_matrix", "naive_patch_target"]
 
 
 def adaptive_pool_matrix(n_in: int, n_out: int) -> torch.Tensor:
@@ -32,16 +36,6 @@ def adaptive_pool_matrix(n_in: int, n_out: int) -> torch.Tensor:
         start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
         m[i, start:end] = 1.0 / (end - start)
     return m
-
-
-def patchify(x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """B×(C·9)×H×W: every position's 3×3 neighbourhood (zero-padded), channel-major; bilinearly
-    resized to ``size`` (the finer level's grid) when given."""
-    b, c, h, w = x.shape
-    out = F.unfold(x, kernel_size=3, padding=1).reshape(b, c * 9, h, w)
-    if size is not None and tuple(size) != (h, w):
-        out = F.interpolate(out, size=tuple(size), mode="bilinear", align_corners=False)
-    return out
 
 
 class PatchTarget(nn.Module):
@@ -61,12 +55,15 @@ class PatchTarget(nn.Module):
         return any(c * 9 < self.inner for c in self.channels)
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        """B×out×H×W at the first level's grid."""
+        """B×out×H×W at the first level's grid: per level a 3×3 convolution, then the bilinear resize."""
         size = tuple(feats[0].shape[-2:])
         out = 0
         for i, f in enumerate(feats):
-            p = patchify(f.float(), size)
-            out = out + torch.einsum("oc,bchw->bohw", getattr(self, f"proj{i}"), p)
+            weight = getattr(self, f"proj{i}").view(self.out_channels, self.channels[i], 3, 3)
+            y = F.conv2d(f.float(), weight, padding=1)
+            if tuple(y.shape[-2:]) != size:
+                y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+            out = out + y
         return out
 
 
