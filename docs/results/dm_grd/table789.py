@@ -1,8 +1,8 @@
 """DM-GRD on MTD, Tables 7 (teacher backbone), 8 (fixed synthesis opacity β) and 9 (memory items L): each measured
 cell against the full method of the same mode and seed (Lite0, random β, L = 30) — paired bootstrap of image AUROC
 over the test images — and the
-full method's seeds beside them, which show the training noise a single cell carries (run from the repo root;
-``[runs root]`` optional)."""
+full method's seeds beside them, which show the training noise a single cell carries; then each cell's seeds, mean
+± std, and the full method's mean over the same seeds (run from the repo root; ``[runs root]`` optional)."""
 import statistics
 import sys
 
@@ -22,7 +22,7 @@ def pct(r, k):
 
 print("| table | mode | setting | seed | image AUROC | pixel AUROC | AU-PRO | full method, same seed | cell − full [95 %] |")
 print("|---|---|---|---|---|---|---|---|---|")
-spread = {}
+spread, summary, full_by = {}, {}, {}
 for table in ("7", "8", "9"):
     key = KEY[table]
     cfg = load_config(f"adlib/configs/dm_grd/table{table}.yaml")
@@ -36,10 +36,12 @@ for table in ("7", "8", "9"):
             if res is not None:
                 found[(cell.setting[key], cell.run["seed"])] = res
         full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
+        full_by[(table, mode)] = full
         spread[mode] = spread.get(mode) or sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())
         for (v, seed), r in sorted(found.items(), key=lambda kv: (kv[0][0] is None, 0 if kv[0][0] is None else kv[0][0], kv[0][1])):
             if v == DEFAULT[key]:
                 continue
+            summary.setdefault((table, mode, f"{key} = {v}"), []).append((seed, r))
             f = full.get(seed)
             gap = "–"
             if f is not None:
@@ -47,6 +49,17 @@ for table in ("7", "8", "9"):
                 gap = f"{100 * (c.a - c.b):+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"
             print(f"| {table} | {mode} | {key} = {v} | {seed} | {pct(r, 'image_auroc')} | {pct(r, 'pixel_auroc')} | "
                   f"{pct(r, 'aupro')} | {pct(f, 'image_auroc') if f else '–'} | {gap} |")
+print()
+print("| table | mode | setting | seeds | image AUROC per seed | mean ± std | full method, same seeds |")
+print("|---|---|---|---|---|---|---|")
+for (table, mode, setting), rows in summary.items():
+    vals = [100 * r["metrics"]["image_auroc"]["value"] for _, r in rows]
+    ref = [100 * full_by[(table, mode)][s]["metrics"]["image_auroc"]["value"] for s, _ in rows
+           if s in full_by[(table, mode)]]
+    sd = f" ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else ""
+    ref = f"{statistics.fmean(ref):.1f}" if ref else "–"
+    print(f"| {table} | {mode} | {setting} | {len(vals)} | {' / '.join(f'{v:.1f}' for v in vals)} | "
+          f"{statistics.fmean(vals):.1f}{sd} | {ref} |")
 for mode, vals in spread.items():
     if vals:
         sd = f", std {statistics.stdev(vals):.1f}" if len(vals) > 1 else ""
