@@ -14,7 +14,8 @@ Every step after the unfold is linear in the patch vector, so steps 3–4 are on
 (:func:`adaptive_pool_matrix`) over its C·9 patch values; a matrix over a channel-major 3×3 unfold is a 3×3
 convolution (weights reshaped to 384×C×3×3, zero padding 1), and a per-position linear map commutes with the
 bilinear resize of step 2. So the target is, per level, one 3×3 convolution on the level's own grid, then the
-resize of its 384 channels: exact up to float summation order (tested against :func:`naive_patch_target`),
+resize of its 384 channels: exact up to float summation order (tested against :func:`naive_patch_target`; on
+CUDA the convolution, like the extractor's own, runs in TF32 where ``torch.backends.cudnn.allow_tf32`` allows it),
 without the unfold or the N×2048 table (a process running Lite0's teacher ten times on 16 images of 128 px, one
 thread: 0.81× the wall time of the unfold + resize + projection form, farm-bench median of 5 paired runs).
 """
