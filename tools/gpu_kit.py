@@ -4,7 +4,7 @@
     R=docs/results/mtd_methods/rows_offline_best.yaml
     python tools/gpu_kit.py prepare --rows $R --only RD RD-Var DAF          # here, on a committed tree: .gpu_kit/
     # the device call (the `device` tool's run, carry [".gpu_kit"], timeout_s 600, one command):
-    #   bash tools/gpu_kit_run.sh 420 $R --only RD RD-Var DAF --workers 8   # deadline ≤ timeout_s − 150: packing must run
+    #   bash tools/gpu_kit_run.sh 420 $R --only RD RD-Var DAF --workers 3   # rows side by side; deadline ≤ timeout_s − 90
     python tools/gpu_kit.py unpack <files_at>/results.tar.gz                         # here: the results into the repo
 
 DM-GRD's rows resize masks bilinearly: a kit of their own (``--mask-interpolation bilinear``), in another call.

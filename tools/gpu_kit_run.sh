@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # On the lent GPU (see tools/gpu_kit.py): install the kit's wheels, point adlib at the kit's data and commit,
-# check the kit serves the rows' cells, train them (tools/mtd_methods.py run) under a deadline, and pack every
-# results.json written into $OUT/results.tar.gz.
+# check the kit serves the rows' cells, train them (tools/mtd_methods.py run; the --only rows side by side) under a
+# deadline, and pack every results.json written into $OUT/results.tar.gz.
 #   usage (repo root, .gpu_kit carried): bash tools/gpu_kit_run.sh DEADLINE_S ROWS_FILE [--only LABEL ...] [--workers N]
-# DEADLINE_S bounds the training only: keep it ≤ the call's timeout_s − 150 (install, checks, packing).
+# DEADLINE_S bounds the training only: keep it ≤ the call's timeout_s − 90 (install, checks, packing).
 set -u
 deadline=$1; rows=$2; shift 2
 kit=.gpu_kit
@@ -26,9 +26,24 @@ done
 sel=(); [ ${#only[@]} -gt 0 ] && sel=(--only "${only[@]}")
 python3 tools/gpu_kit.py verify --rows "$rows" "${sel[@]}" || exit 5
 stamp=$(mktemp); sleep 1
-timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" "${sel[@]}" 2>&1 | tee "$OUT/log.txt"
-rc=${PIPESTATUS[0]}
+# `mtd_methods.py run` trains row after row: with --only, one process per row, side by side, so a short row does
+# not wait for a long one (each row's seeds share its --workers); without it, the rows in turn.
+export ADLIB_THREADS=${ADLIB_THREADS:-1}  # the GPU computes; a CPU thread per training (an ADLIB_THREADS given wins)
+rc=0; pids=()
+if [ ${#only[@]} -gt 0 ]; then
+  for label in "${only[@]}"; do
+    timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
+      --only "$label" > "$OUT/log_${label//[^A-Za-z0-9_.-]/_}.txt" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; r=$?; [ "$r" -gt "$rc" ] && rc=$r; done
+  tail -n 5 "$OUT"/log_*.txt
+else
+  timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
+    > "$OUT/log.txt" 2>&1
+  rc=$?; tail -n 20 "$OUT/log.txt"
+fi
 find docs -name results.json -newer "$stamp" > "$OUT/new_results.txt"
 tar czf "$OUT/results.tar.gz" -T "$OUT/new_results.txt"
-echo "rc $rc (124: the deadline stopped it); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"
+echo "rc $rc (124: the deadline stopped a row); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"
 exit "$rc"
