@@ -103,15 +103,6 @@ def check_compact(src: Path, dst: Path, size: int, mask_interpolation: str = "ne
     return len(rels)
 
 
-def _tool(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, HERE / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def cell_teacher(cell) -> str | None:
     """The EfficientNet-Lite (or other) backbone a cell's teacher is built from."""
     teacher = cell.config.get("teacher")
@@ -140,7 +131,9 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
     against the kit's ``meta`` (kit.json): each must load MTD at the kit's image size with its mask
     interpolation, use a teacher whose wheel the kit carries and not read the images' size on disk
     (:func:`orig_size_sigma`). ValueError listing every mismatch."""
-    mm = _tool("mtd_methods")
+    if str(HERE / "tools") not in sys.path:  # its sibling, also when this file is loaded by path (the tests)
+        sys.path.insert(0, str(HERE / "tools"))
+    import mtd_methods as mm
     doc = mm.load_rows(rows_file)
     cells, wrong = [], []
     for row in doc["rows"]:
@@ -243,10 +236,10 @@ def verify(args) -> int:
 
     meta = json.loads((Path(args.dest) / "kit.json").read_text())
     if (HERE / ".git").is_dir():  # here (the device gets no .git): the kit must be this tree's
-        head = _head()
-        if head != meta["commit"] or _dirty():
+        head, dirty = _head(), _dirty()
+        if head != meta["commit"] or dirty:
             print(f"the kit was made at {meta['commit'][:7]}, the tree is at {head[:7]}"
-                  f"{' with uncommitted changes' if _dirty() else ''}: prepare it again", file=sys.stderr)
+                  f"{' with uncommitted changes' if dirty else ''}: prepare it again", file=sys.stderr)
             return 1
     if why := problem(Path(args.dest) / "data" / "mtd"):
         print(f"the kit's MTD is incomplete: {why}", file=sys.stderr)

@@ -7,9 +7,10 @@ import re
 import sys
 from pathlib import Path
 
-root = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs")
-SMALL = {"backbone=efficientnet_lite0", "decoder_out_act=none", "mode=paper", "ot_diameter=0", "ot_pool=8",
-         "texture_source=procedural", "image_size=128", "steps=2000", "batch_size=8"}
+from cells import RUNS, small_settings
+
+root = Path(sys.argv[1] if len(sys.argv) > 1 else RUNS)
+SMALL = small_settings()  # the small profile's full-method folder parts (teacher, size, schedule...) and mode=paper
 
 
 def numeric(text):

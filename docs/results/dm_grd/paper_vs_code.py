@@ -4,20 +4,13 @@ full objective; paired bootstrap of image AUROC over the test images (seed 0; ru
 Also says which code-mode rows produced identical image scores (the spec: L_SE carries no gradient as coded)."""
 import sys
 from adlib.metrics import paired_bootstrap_records
-from adlib.reproduce import load_config
-from adlib.reproduce.grid import expand
+from cells import RUNS, read_cells
 
-root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs"
-runs, every = {}, []  # Table 6's cells only, as its profiles name them (final model, random beta, L = 30)
-for profile, mode in (("small", "code"), ("small_paper", "paper")):
-    cfg = dict(load_config("adlib/configs/dm_grd/table6.yaml"), seeds=[0, 1, 2])
-    for cell in expand(cfg, profile):
-        r, _ = cell.read_results(root)
-        if r is None:
-            continue
-        every.append(r)
-        if cell.run["seed"] == 0:
-            runs[(mode, cell.setting["losses"])] = r
+root = sys.argv[1] if len(sys.argv) > 1 else RUNS
+# Table 6's cells only, as its profiles name them (final model, random beta, L = 30)
+found = read_cells("6", root)
+every = [r for _, _, r in found]
+runs = {(mode, cell.setting["losses"]): r for mode, cell, r in found if cell.run["seed"] == 0}
 ORDER = ["kd", "kd+ot", "kd+con", "kd+se", "kd+ot+con", "kd+ot+con+se"]
 def fmt(c):
     return f"{100 * (c.a - c.b):+.1f} [{100 * c.low:+.1f}, {100 * c.high:+.1f}]"

@@ -4,18 +4,12 @@ run more than once (run from the repo root; ``[runs root]`` optional). The READM
 import statistics
 import sys
 
-from adlib.reproduce import load_config
-from adlib.reproduce.grid import expand
+from cells import RUNS, pct, read_cells
 
-root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs"
+root = sys.argv[1] if len(sys.argv) > 1 else RUNS
 ORDER = ["kd", "kd+ot", "kd+con", "kd+se", "kd+ot+con", "kd+ot+con+se"]
 METRICS = ("image_auroc", "pixel_auroc", "pixel_ap", "aupro")
 TERMS = ("kd", "ot", "con", "se")
-
-
-def pct(r, k):
-    v = (r["metrics"].get(k) or {}).get("value")
-    return "–" if v is None else f"{100 * v:.1f}"
 
 
 def loss(v):
@@ -28,13 +22,7 @@ def loss(v):
     return text.replace("-", "−")
 
 
-runs = []
-for profile, mode in (("small", "code"), ("small_paper", "paper")):
-    cfg = dict(load_config("adlib/configs/dm_grd/table6.yaml"), seeds=[0, 1, 2])
-    for cell in expand(cfg, profile):
-        r, _ = cell.read_results(root)
-        if r is not None:
-            runs.append((mode, cell.setting["losses"], cell.run["seed"], r))
+runs = [(mode, cell.setting["losses"], cell.run["seed"], r) for mode, cell, r in read_cells("6", root)]
 runs.sort(key=lambda x: (x[0], ORDER.index(x[1]), x[2]))
 
 print("| mode | objective | seed | image AUROC | pixel AUROC | pixel AP | AU-PRO | final L_KD | L_OT | L_Con | L_SE | train s |")

@@ -7,17 +7,11 @@ import statistics
 import sys
 
 from adlib.metrics import paired_bootstrap_records
-from adlib.reproduce import load_config
-from adlib.reproduce.grid import expand
+from cells import MODES, RUNS, pct, read_cells
 
-root = sys.argv[1] if len(sys.argv) > 1 else "docs/results/dm_grd/runs"
+root = sys.argv[1] if len(sys.argv) > 1 else RUNS
 KEY = {"7": "backbone", "8": "beta", "9": "memory_size"}
 DEFAULT = {"backbone": "efficientnet_lite0", "beta": None, "memory_size": 30}
-
-
-def pct(r, k):
-    v = (r["metrics"].get(k) or {}).get("value")
-    return "–" if v is None else f"{100 * v:.1f}"
 
 
 print("| table | mode | setting | seed | image AUROC | pixel AUROC | AU-PRO | full method, same seed | cell − full [95 %] |")
@@ -25,16 +19,11 @@ print("|---|---|---|---|---|---|---|---|---|")
 spread, summary, full_by = {}, {}, {}
 for table in ("7", "8", "9"):
     key = KEY[table]
-    cfg = load_config(f"adlib/configs/dm_grd/table{table}.yaml")
-    cfg["seeds"] = [0, 1, 2]
-    for profile, mode in (("small", "code"), ("small_paper", "paper")):
-        if profile not in cfg["profiles"]:  # Table 7 has no paper-mode profile
+    every = read_cells(table, root)
+    for mode in dict(MODES).values():
+        found = {(cell.setting[key], cell.run["seed"]): res for m, cell, res in every if m == mode}
+        if not found:  # Table 7 has no paper-mode profile
             continue
-        found = {}
-        for cell in expand(cfg, profile):
-            res, _ = cell.read_results(root)
-            if res is not None:
-                found[(cell.setting[key], cell.run["seed"])] = res
         full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
         full_by[(table, mode)] = full
         spread[mode] = spread.get(mode) or sorted(100 * r["metrics"]["image_auroc"]["value"] for r in full.values())

@@ -1,0 +1,40 @@
+"""What the DM-GRD docs scripts beside this file share: the recorded runs of a table's cells, read through its config
+(so other tables' runs never mix in), and how a metric is printed. Imported by ``table6.py``, ``table789.py``,
+``paper_vs_code.py`` and ``loss_zeros.py`` (a script's own folder is on ``sys.path`` when it runs)."""
+from adlib.reproduce import load_config
+from adlib.reproduce.grid import expand
+
+RUNS = "docs/results/dm_grd/runs"
+MODES = (("small", "code"), ("small_paper", "paper"))  # the two profiles every table was run at, and their mode
+SEEDS = (0, 1, 2)
+
+
+def read_cells(table: str, root: str = RUNS, seeds=SEEDS, modes=MODES):
+    """``(mode, cell, results)`` for every cell of ``adlib/configs/dm_grd/table<table>.yaml`` at each profile of
+    ``modes`` the table has, for ``seeds``, that has a results file under ``root``."""
+    cfg = dict(load_config(f"adlib/configs/dm_grd/table{table}.yaml"), seeds=list(seeds))
+    found = []
+    for profile, mode in modes:
+        if profile not in cfg["profiles"]:  # Table 7 has no paper-mode profile
+            continue
+        for cell in expand(cfg, profile):
+            r, _ = cell.read_results(root)
+            if r is not None:
+                found.append((mode, cell, r))
+    return found
+
+
+def small_settings(table: str = "6") -> set:
+    """The ``key=value`` parts of the `small` profile's full-method cell folder (the settings every `small` run
+    shares, such as the teacher, size and schedule), plus ``mode=paper``: what is left of a folder name after
+    removing them says how a run differs from the full method."""
+    cfg = dict(load_config(f"adlib/configs/dm_grd/table{table}.yaml"), seeds=[0])
+    full = [c for c in expand(cfg, "small") if c.setting.get("losses", "kd+ot+con+se") == "kd+ot+con+se"]
+    parts = set(full[0].tag.split("__")[1:]) - {"losses=kd+ot+con+se"}
+    return parts | {"mode=paper"}
+
+
+def pct(r, k) -> str:
+    """A metric of a results record in percent, one decimal; "–" when the run has none (or no record)."""
+    v = ((r or {}).get("metrics", {}).get(k) or {}).get("value")
+    return "–" if v is None else f"{100 * v:.1f}"

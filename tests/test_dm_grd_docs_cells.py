@@ -1,0 +1,60 @@
+"""docs/results/dm_grd/cells.py, the reader the DM-GRD docs scripts share: a table's runs are read through its own
+config (Table 8's β cells never enter Table 6), and the `small` settings it derives name a run by what differs."""
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+from conftest import REPO, load_script
+
+RUNS = REPO / "docs" / "results" / "dm_grd" / "runs"
+
+
+@pytest.fixture(scope="module")
+def cells():
+    sys.path.insert(0, str(REPO / "docs" / "results" / "dm_grd"))
+    try:
+        yield load_script("docs/results/dm_grd/cells.py")
+    finally:
+        sys.path.remove(str(REPO / "docs" / "results" / "dm_grd"))
+
+
+def _one(cells, table, setting, seed=0):
+    from adlib.reproduce import load_config
+    from adlib.reproduce.grid import expand
+
+    cfg = dict(load_config(REPO / f"adlib/configs/dm_grd/table{table}.yaml"), seeds=[seed])
+    (cell,) = [c for c in expand(cfg, "small") if all(c.setting.get(k) == v for k, v in setting.items())]
+    return cell
+
+
+def test_a_table_reads_its_own_cells_only(cells, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # the scripts run from the repo root
+    full, beta = _one(cells, "6", {"losses": "kd+ot+con+se"}), _one(cells, "8", {"beta": 0.1})
+    for cell in (full, beta):
+        src = cell.results_path(RUNS)
+        if not src.exists():
+            pytest.skip(f"{src.relative_to(REPO)} is not in this checkout")
+        dst = cell.results_path(tmp_path)
+        dst.parent.mkdir(parents=True)
+        shutil.copyfile(src, dst)
+    six = cells.read_cells("6", str(tmp_path))
+    eight = cells.read_cells("8", str(tmp_path))
+    assert [(m, c.tag) for m, c, _ in six] == [("code", full.tag)]
+    assert sorted(c.setting["beta"] or 0 for _, c, _ in eight) == [0, 0.1]  # the full method (random β) and β = 0.1
+    assert cells.read_cells("6", str(tmp_path), modes=(("small_paper", "paper"),)) == []
+    r = six[0][2]
+    assert cells.pct(r, "image_auroc") == f"{100 * r['metrics']['image_auroc']['value']:.1f}"
+    assert cells.pct(r, "no_such_metric") == "–" and cells.pct(None, "image_auroc") == "–"
+
+
+def test_small_settings_leave_what_differs_from_the_full_method(cells, monkeypatch):
+    monkeypatch.chdir(REPO)
+    small = cells.small_settings()
+    assert {"image_size=128", "steps=2000", "mode=paper"} <= small
+    for setting, left in (({"beta": 0.1}, ["beta=0.1"]), ({"memory_size": 5}, ["memory_size=5"])):
+        cell = _one(cells, "8" if "beta" in setting else "9", setting)
+        assert [p for p in cell.tag.split("__")[1:] if p not in small] == left
+    assert [p for p in _one(cells, "6", {"losses": "kd+ot+con+se"}).tag.split("__")[1:] if p not in small] == []
