@@ -3,6 +3,7 @@ config (Table 8's β cells never enter Table 6), and the `small` settings it der
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -14,14 +15,10 @@ RUNS = REPO / "docs" / "results" / "dm_grd" / "runs"
 
 @pytest.fixture(scope="module")
 def cells():
-    sys.path.insert(0, str(REPO / "docs" / "results" / "dm_grd"))
-    try:
-        yield load_script("docs/results/dm_grd/cells.py")
-    finally:
-        sys.path.remove(str(REPO / "docs" / "results" / "dm_grd"))
+    return load_script("docs/results/dm_grd/cells.py")
 
 
-def _one(cells, table, setting, seed=0):
+def _one(table, setting, seed=0):
     from adlib.reproduce import load_config
     from adlib.reproduce.grid import expand
 
@@ -32,7 +29,7 @@ def _one(cells, table, setting, seed=0):
 
 def test_a_table_reads_its_own_cells_only(cells, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # the scripts run from the repo root
-    full, beta = _one(cells, "6", {"losses": "kd+ot+con+se"}), _one(cells, "8", {"beta": 0.1})
+    full, beta = _one("6", {"losses": "kd+ot+con+se"}), _one("8", {"beta": 0.1})
     for cell in (full, beta):
         src = cell.results_path(RUNS)
         if not src.exists():
@@ -55,6 +52,44 @@ def test_small_settings_leave_what_differs_from_the_full_method(cells, monkeypat
     small = cells.small_settings()
     assert {"image_size=128", "steps=2000", "mode=paper"} <= small
     for setting, left in (({"beta": 0.1}, ["beta=0.1"]), ({"memory_size": 5}, ["memory_size=5"])):
-        cell = _one(cells, "8" if "beta" in setting else "9", setting)
+        cell = _one("8" if "beta" in setting else "9", setting)
         assert [p for p in cell.tag.split("__")[1:] if p not in small] == left
-    assert [p for p in _one(cells, "6", {"losses": "kd+ot+con+se"}).tag.split("__")[1:] if p not in small] == []
+    assert [p for p in _one("6", {"losses": "kd+ot+con+se"}).tag.split("__")[1:] if p not in small] == []
+
+
+def _left(root) -> list[str]:
+    done = subprocess.run([sys.executable, "docs/results/dm_grd/left.py", str(root)], cwd=REPO, capture_output=True,
+                          text=True, check=True)
+    return done.stdout.splitlines()
+
+
+def test_left_counts_each_cell_once(tmp_path):
+    # Tables 6-9, two modes, seeds 0-2: 96 distinct cells (the full method is in all four tables), less code mode's kd+se
+    assert _left(tmp_path)[0] == "93 cells left"
+    full = _one("6", {"losses": "kd+ot+con+se"})
+    src = full.results_path(RUNS)
+    if not src.exists():
+        pytest.skip(f"{src.relative_to(REPO)} is not in this checkout")
+    dst = full.results_path(tmp_path)
+    dst.parent.mkdir(parents=True)
+    shutil.copyfile(src, dst)
+    out = _left(tmp_path)
+    assert out[0] == "92 cells left"  # one run of the shared full method: one cell fewer, not one per table
+    code, paper = (next(x for x in out if x.startswith(f"- Table 6, {m} mode")) for m in ("code", "paper"))
+    assert "losses = kd+ot+con+se seed 0" not in code and "losses = kd+ot+con+se seed 0" in paper
+
+
+def test_splice_replaces_only_the_marked_blocks(tmp_path, monkeypatch):
+    splice = load_script("docs/results/dm_grd/splice_readme.py")
+    readme = tmp_path / "README.md"
+    text = "intro\n<!-- generated: left.py -->\nstale\n<!-- end generated -->\nafter\n"
+    readme.write_text(text)
+    monkeypatch.setattr(splice, "README", readme)
+    assert splice.main() == 0
+    new = readme.read_text()
+    assert new.startswith("intro\n<!-- generated: left.py -->\n") and new.endswith("<!-- end generated -->\nafter\n")
+    assert "stale" not in new and " cells left\n" in new
+    readme.write_text(text.replace("left.py", "no_such_script.py"))
+    with pytest.raises(SystemExit, match="no_such_script.py failed"):
+        splice.main()
+    assert "stale" in readme.read_text()  # a failing script leaves the file as it was

@@ -109,6 +109,8 @@ def test_a_kit_refuses_cells_it_cannot_serve(kit):
     with pytest.raises(ValueError, match="RD seed"):
         kit.kit_cells(rows, dict(nearest, teachers=["efficientnet_lite0"]), ["RD"])
     assert len(kit.kit_cells(rows, dict(nearest, mask_interpolation="bilinear"), ["DM-GRD (code)"])) == 3
+    with pytest.raises(ValueError, match=r"no rows labelled \['RD-var'\]"):  # a mistyped label would train nothing
+        kit.kit_cells(rows, nearest, ["RD", "RD-var"])
 
 
 def test_prepare_refuses_rows_the_kit_cannot_serve_before_writing_anything(kit, tmp_path, monkeypatch, capsys):

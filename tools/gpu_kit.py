@@ -3,8 +3,8 @@
 
     R=docs/results/mtd_methods/rows_offline_best.yaml
     python tools/gpu_kit.py prepare --rows $R --only RD RD-Var DAF          # here, on a committed tree: .gpu_kit/
-    # the device call (the `device` tool's run, carry [".gpu_kit"], timeout_s 600, one command):
-    #   bash tools/gpu_kit_run.sh 420 $R --only RD RD-Var DAF --workers 3   # rows side by side; deadline ≤ timeout_s − 90
+    # the device call (the `device` tool's run, carry [".gpu_kit"], timeout_s 540, one command):
+    #   bash tools/gpu_kit_run.sh 390 $R --only DAF RD RD-Var --workers 3   # rows side by side; deadline ≤ timeout_s − 150
     python tools/gpu_kit.py unpack <files_at>/results.tar.gz                         # here: the results into the repo
 
 DM-GRD's rows resize masks bilinearly: a kit of their own (``--mask-interpolation bilinear``), in another call.
@@ -135,6 +135,9 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
         sys.path.insert(0, str(HERE / "tools"))
     import mtd_methods as mm
     doc = mm.load_rows(rows_file)
+    unknown = sorted(set(labels or ()) - {row["label"] for row in doc["rows"]})
+    if unknown:
+        raise ValueError(f"{rows_file} has no rows labelled {unknown}; its rows: {[r['label'] for r in doc['rows']]}")
     cells, wrong = [], []
     for row in doc["rows"]:
         if labels and row["label"] not in labels:

@@ -3,7 +3,9 @@
 # check the kit serves the rows' cells, train them (tools/mtd_methods.py run; the --only rows side by side) under a
 # deadline, and pack every results.json written into $OUT/results.tar.gz.
 #   usage (repo root, .gpu_kit carried): bash tools/gpu_kit_run.sh DEADLINE_S ROWS_FILE [--only LABEL ...] [--workers N]
-# DEADLINE_S bounds the training only: keep it ≤ the call's timeout_s − 90 (install, checks, packing).
+# DEADLINE_S bounds the training only: keep it ≤ the call's timeout_s − 150 (install, CUDA start, checks, the 30-s
+# kill grace, packing: results live under docs/, so a call stopped before the tar returns none). Trainings get one
+# CPU thread each (the GPU computes) unless ADLIB_THREADS is given.
 set -u
 deadline=$1; rows=$2; shift 2
 kit=.gpu_kit
@@ -17,7 +19,9 @@ python3 -c "import torch, geomloss, adlib; print('torch', torch.__version__, 'cu
 only=(); workers=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do only+=("$1"); shift; done
+    --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do
+              dup=0; for l in ${only[@]+"${only[@]}"}; do [ "$l" = "$1" ] && dup=1; done
+              [ $dup = 1 ] || only+=("$1"); shift; done  # a label named twice runs once
             [ ${#only[@]} -gt 0 ] || { echo "--only needs row labels"; exit 2; } ;;
     --workers) workers=(--workers "$2"); shift 2 ;;
     *) echo "unknown argument $1"; exit 2 ;;
@@ -29,15 +33,16 @@ stamp=$(mktemp); sleep 1
 # `mtd_methods.py run` trains row after row: with --only, one process per row, side by side, so a short row does
 # not wait for a long one (each row's seeds share its --workers); without it, the rows in turn.
 export ADLIB_THREADS=${ADLIB_THREADS:-1}  # the GPU computes; a CPU thread per training (an ADLIB_THREADS given wins)
-rc=0; pids=()
+rc=0; pids=(); rcs=()
 if [ ${#only[@]} -gt 0 ]; then
   for label in "${only[@]}"; do
     timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
       --only "$label" > "$OUT/log_${label//[^A-Za-z0-9_.-]/_}.txt" 2>&1 &
     pids+=($!)
   done
-  for p in "${pids[@]}"; do wait "$p"; r=$?; [ "$r" -gt "$rc" ] && rc=$r; done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}"; rcs[$i]=$?; [ "${rcs[$i]}" -gt "$rc" ] && rc=${rcs[$i]}; done
   tail -n 5 "$OUT"/log_*.txt
+  for i in "${!pids[@]}"; do echo "row ${only[$i]}: rc ${rcs[$i]}"; done  # 124 / 137: stopped at the deadline
 else
   timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
     > "$OUT/log.txt" 2>&1
@@ -45,5 +50,5 @@ else
 fi
 find docs -name results.json -newer "$stamp" > "$OUT/new_results.txt"
 tar czf "$OUT/results.tar.gz" -T "$OUT/new_results.txt"
-echo "rc $rc (124: the deadline stopped a row); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"
+echo "rc $rc (the largest; 124 / 137: the deadline stopped a row); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"
 exit "$rc"

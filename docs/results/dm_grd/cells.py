@@ -1,6 +1,7 @@
 """What the DM-GRD docs scripts beside this file share: the recorded runs of a table's cells, read through its config
 (so other tables' runs never mix in), and how a metric is printed. Imported by ``table6.py``, ``table789.py``,
-``paper_vs_code.py`` and ``loss_zeros.py`` (a script's own folder is on ``sys.path`` when it runs)."""
+``paper_vs_code.py``, ``loss_zeros.py`` and ``left.py`` (a script's own folder is on ``sys.path`` when it runs).
+``RUNS`` and the scripts' paths are relative to the repo root, where they run."""
 from adlib.reproduce import load_config
 from adlib.reproduce.grid import expand
 
@@ -12,7 +13,7 @@ SEEDS = (0, 1, 2)
 def read_cells(table: str, root: str = RUNS, seeds=SEEDS, modes=MODES):
     """``(mode, cell, results)`` for every cell of ``adlib/configs/dm_grd/table<table>.yaml`` at each profile of
     ``modes`` the table has, for ``seeds``, that has a results file under ``root``."""
-    cfg = dict(load_config(f"adlib/configs/dm_grd/table{table}.yaml"), seeds=list(seeds))
+    cfg = dict(load_config(f"dm_grd/table{table}"), seeds=list(seeds))
     found = []
     for profile, mode in modes:
         if profile not in cfg["profiles"]:  # Table 7 has no paper-mode profile
@@ -28,7 +29,7 @@ def small_settings(table: str = "6") -> set:
     """The ``key=value`` parts of the `small` profile's full-method cell folder (the settings every `small` run
     shares, such as the teacher, size and schedule), plus ``mode=paper``: what is left of a folder name after
     removing them says how a run differs from the full method."""
-    cfg = dict(load_config(f"adlib/configs/dm_grd/table{table}.yaml"), seeds=[0])
+    cfg = dict(load_config(f"dm_grd/table{table}"), seeds=[0])
     full = [c for c in expand(cfg, "small") if c.setting.get("losses", "kd+ot+con+se") == "kd+ot+con+se"]
     parts = set(full[0].tag.split("__")[1:]) - {"losses=kd+ot+con+se"}
     return parts | {"mode=paper"}

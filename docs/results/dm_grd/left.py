@@ -12,7 +12,7 @@ root = sys.argv[1] if len(sys.argv) > 1 else RUNS
 KEY = {"6": "losses", "7": "backbone", "8": "beta", "9": "memory_size"}
 seen, left = set(), {}
 for table, key in KEY.items():
-    cfg = dict(load_config(f"adlib/configs/dm_grd/table{table}.yaml"), seeds=list(SEEDS))
+    cfg = dict(load_config(f"dm_grd/table{table}"), seeds=list(SEEDS))
     for profile, mode in MODES:
         if profile not in cfg["profiles"]:
             continue

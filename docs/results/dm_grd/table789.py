@@ -22,7 +22,7 @@ for table in ("7", "8", "9"):
     every = read_cells(table, root)
     for mode in dict(MODES).values():
         found = {(cell.setting[key], cell.run["seed"]): res for m, cell, res in every if m == mode}
-        if not found:  # Table 7 has no paper-mode profile
+        if not found:  # no runs in this mode (Table 7 has no paper-mode profile)
             continue
         full = {s: r for (v, s), r in found.items() if v == DEFAULT[key]}
         full_by[(table, mode)] = full
