@@ -27,16 +27,21 @@ def _one(table, setting, seed=0):
     return cell
 
 
+def _copy_run(cell, root):
+    """The recorded run of ``cell`` (tracked under docs/results/dm_grd/runs) copied under ``root``."""
+    src = cell.results_path(RUNS)
+    if not src.exists():
+        pytest.skip(f"{src.relative_to(REPO)} is not in this checkout")
+    dst = cell.results_path(root)
+    dst.parent.mkdir(parents=True)
+    shutil.copyfile(src, dst)
+
+
 def test_a_table_reads_its_own_cells_only(cells, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # the scripts run from the repo root
     full, beta = _one("6", {"losses": "kd+ot+con+se"}), _one("8", {"beta": 0.1})
     for cell in (full, beta):
-        src = cell.results_path(RUNS)
-        if not src.exists():
-            pytest.skip(f"{src.relative_to(REPO)} is not in this checkout")
-        dst = cell.results_path(tmp_path)
-        dst.parent.mkdir(parents=True)
-        shutil.copyfile(src, dst)
+        _copy_run(cell, tmp_path)
     six = cells.read_cells("6", str(tmp_path))
     eight = cells.read_cells("8", str(tmp_path))
     assert [(m, c.tag) for m, c, _ in six] == [("code", full.tag)]
@@ -66,13 +71,7 @@ def _left(root) -> list[str]:
 def test_left_counts_each_cell_once(tmp_path):
     # Tables 6-9, two modes, seeds 0-2: 96 distinct cells (the full method is in all four tables), less code mode's kd+se
     assert _left(tmp_path)[0] == "93 cells left"
-    full = _one("6", {"losses": "kd+ot+con+se"})
-    src = full.results_path(RUNS)
-    if not src.exists():
-        pytest.skip(f"{src.relative_to(REPO)} is not in this checkout")
-    dst = full.results_path(tmp_path)
-    dst.parent.mkdir(parents=True)
-    shutil.copyfile(src, dst)
+    _copy_run(_one("6", {"losses": "kd+ot+con+se"}), tmp_path)
     out = _left(tmp_path)
     assert out[0] == "92 cells left"  # one run of the shared full method: one cell fewer, not one per table
     code, paper = (next(x for x in out if x.startswith(f"- Table 6, {m} mode")) for m in ("code", "paper"))
