@@ -2,6 +2,10 @@
 (so other tables' runs never mix in), and how a metric is printed. Imported by ``table6.py``, ``table789.py``,
 ``paper_vs_code.py``, ``loss_zeros.py`` and ``left.py`` (a script's own folder is on ``sys.path`` when it runs).
 ``RUNS`` and the scripts' paths are relative to the repo root, where they run."""
+import json
+import platform
+from pathlib import Path
+
 from adlib.reproduce import load_config
 from adlib.reproduce.grid import expand
 
@@ -39,3 +43,22 @@ def pct(r, k) -> str:
     """A metric of a results record in percent, one decimal; "–" when the run has none (or no record)."""
     v = ((r or {}).get("metrics", {}).get(k) or {}).get("value")
     return "–" if v is None else f"{100 * v:.1f}"
+
+
+def provenance() -> dict:
+    """``commit`` and ``machine`` of a probe's record (the two probe scripts beside this file)."""
+    import torch
+
+    from adlib.engine.env import cpu_model, git_commit
+
+    return {"commit": git_commit(Path(__file__).resolve().parent),
+            "machine": {"cpu_model": cpu_model(), "python": platform.python_version(), "torch": torch.__version__,
+                        "threads": torch.get_num_threads()}}
+
+
+def write_record(stem: str, rec: dict, lines: list[str]) -> None:
+    """``<stem>.json`` (the record) and ``<stem>.md`` (``lines``) beside this file; the markdown is printed too."""
+    here = Path(__file__).resolve().parent
+    (here / f"{stem}.json").write_text(json.dumps(rec, indent=1) + "\n")
+    (here / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

@@ -9,22 +9,16 @@ the same seed through the cells' own run path (`run_experiment`, the `small` pro
 steps (default 20) and says whether the image scores are identical. Writes ot_seed_probe.{json,md} beside this
 file; the runs themselves go to a temporary folder.
 """
-import json
-import platform
-import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
-import torch
 
-from adlib.engine.env import cpu_model
 from adlib.experiment import run_experiment
 from adlib.reproduce import load_config
 from adlib.reproduce.grid import expand
+from cells import provenance, write_record
 
-HERE = Path(__file__).resolve().parent
 PAIRS = (("kd", "kd+ot"), ("kd+con", "kd+ot+con"))
 SEEDS = (0, 1, 2)
 
@@ -46,15 +40,13 @@ def main() -> None:
                 rows.append({"seed": seed, "pair": f"{a} vs {b}", "identical": bool(np.array_equal(sa, sb)),
                              "max_score_difference": float(np.abs(sa - sb).max())})
                 print(rows[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    rec = {"command": f"python docs/results/dm_grd/ot_seed_probe.py {steps}", "commit": commit or None,
+    prov = provenance()
+    commit = prov["commit"]
+    rec = {"command": f"python docs/results/dm_grd/ot_seed_probe.py {steps}", "commit": commit,
            "data": "MTD (../shared/datasets/mtd_raw, MRKD's split), 128 px, bilinear masks", "steps": steps,
            "profile": "dm_grd_small cell configs (Table 6, code mode), the run path of adlib.experiment.run_experiment",
-           "weights": {k: weights.get(k) for k in ("name", "source", "sha256")},
-           "machine": {"cpu_model": cpu_model(), "python": platform.python_version(), "torch": torch.__version__,
-                       "threads": torch.get_num_threads()},
+           "weights": {k: weights.get(k) for k in ("name", "source", "sha256")}, "machine": prov["machine"],
            "rows": rows}
-    (HERE / "ot_seed_probe.json").write_text(json.dumps(rec, indent=1) + "\n")
     lines = ["# DM-GRD code mode: does L_OT change the training? Seed by seed", "",
              f"`{rec['command']}` (commit `{(commit or '?')[:7]}`, CPU, {rec['data']}, teacher {weights.get('name')} "
              f"from `{weights.get('source')}`): each pair trained {steps} steps from the same seed through the cells' "
@@ -62,8 +54,7 @@ def main() -> None:
              "| seed | pair | image scores identical | largest score difference |", "|---|---|---|---|"]
     lines += [f"| {r['seed']} | {r['pair']} | {'yes' if r['identical'] else 'no'} | {r['max_score_difference']:.2g} |"
               for r in rows]
-    (HERE / "ot_seed_probe.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_record("ot_seed_probe", rec, lines)
 
 
 if __name__ == "__main__":

@@ -11,22 +11,16 @@ steps and records the relative distance of their trainable parameters, ‖θ_a �
   global RNG); also with a fixed permutation, to tell the RNG draw from the gradient.
 Writes rounding_divergence.{json,md} beside this file.
 """
-import json
-import platform
-import subprocess
-from pathlib import Path
-
 import torch
 
 from adlib.data.catalog import open_dataset
 from adlib.engine import fit
-from adlib.engine.env import cpu_model
 from adlib.methods import build
 import adlib.methods.dm_grd.losses as L
+from cells import provenance, write_record
 
 STEPS = (1, 5, 8, 12, 20, 80)
 BASE = dict(backbone="efficientnet_lite0", weights="auto", texture_source="procedural", memory_size=10, ot_diameter=0)
-HERE = Path(__file__).resolve().parent
 
 
 def trained(losses: str, steps: int, fixed_perm: bool = False):
@@ -57,14 +51,12 @@ def main() -> None:
                      "kdcon_vs_kdotcon": rel(trained("kd+ot+con", k)[0], con),
                      "kdcon_vs_kdotcon_fixed_perm": rel(trained("kd+ot+con", k, fixed_perm=True)[0], con)})
         print(rows[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    rec = {"command": "python docs/results/dm_grd/rounding_divergence.py", "commit": commit or None,
+    prov = provenance()
+    commit = prov["commit"]
+    rec = {"command": "python docs/results/dm_grd/rounding_divergence.py", "commit": commit,
            "data": "synthetic/weave (adlib-generated), train split, 64 px", "weights": weights,
            "model": {"method": "dm_grd", "mode": "code", **BASE}, "batch_size": 8, "seed": 0,
-           "machine": {"cpu_model": cpu_model(), "python": platform.python_version(),
-                       "torch": torch.__version__, "threads": torch.get_num_threads()},
-           "rows": rows}
-    (HERE / "rounding_divergence.json").write_text(json.dumps(rec, indent=1) + "\n")
+           "machine": prov["machine"], "rows": rows}
     lines = ["# DM-GRD code mode: two rows of one Table 6 group drift apart", "",
              f"`{rec['command']}` (commit `{(commit or '?')[:7]}`, CPU, {rec['data']}, teacher "
              f"{weights.get('name')} from `{weights.get('source')}`). Relative distance of the trainable parameters "
@@ -72,8 +64,7 @@ def main() -> None:
              "| steps | kd vs kd+se (control) | kd+con vs kd+ot+con | same, fixed permutation |", "|---|---|---|---|"]
     lines += [f"| {r['steps']} | {r['kd_vs_kd_se']:.1e} | {r['kdcon_vs_kdotcon']:.1e} | "
               f"{r['kdcon_vs_kdotcon_fixed_perm']:.1e} |" for r in rows]
-    (HERE / "rounding_divergence.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_record("rounding_divergence", rec, lines)
 
 
 if __name__ == "__main__":
