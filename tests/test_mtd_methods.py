@@ -78,13 +78,14 @@ def test_rows_file_errors_name_the_row(tool, tmp_path):
         tool.row_cells({"label": "X", "config": "mrkd/table5", "profile": "small", "setting": {"ilm": "sometimes"}}, [0])
 
 
-def _results(cell, image_auroc: float, scores: np.ndarray, labels: np.ndarray) -> dict:
+def _results(cell, image_auroc: float, scores: np.ndarray, labels: np.ndarray, gpu_name: str | None = None) -> dict:
     metrics = {"image_auroc": {"value": image_auroc, "protocol": {"level": "image"}, "per_defect": {}},
                "pixel_auroc": {"value": 0.7, "protocol": {"level": "pixel"}, "per_defect": {}}}
     protocol = {"image_size": 128, "mask_resolution": [128, 128], "aupro_mode": "mvtec", "fpr_limits": [0.3],
                 "ckpt_selection": "last", "batch_size": 8, "device": "cpu", "image_score": "max"}
     env = {"python": "3", "torch": "2", "torchvision": "0", "timm": "1", "numpy": "2", "cuda": None, "cudnn": None,
-           "device": "cpu", "gpu_name": None, "cpu_count": 2, "platform": "test", "adlib_version": "0"}
+           "device": "cuda" if gpu_name else "cpu", "gpu_name": gpu_name, "cpu_model": "Test CPU", "cpu_count": 2,
+           "platform": "test", "adlib_version": "0"}
     ids = [f"im{i}.png" for i in range(len(labels))]
     return build_results(cell.paper, cell.method, "mtd", "mtd", cell.run["seed"], cell.config, protocol, metrics, None,
                          {"name": "efficientnet_lite0", "source": "pypi:test", "sha256": "ab" * 32},
@@ -117,7 +118,8 @@ rows:
     for cell in tool.row_cells(doc["rows"][0], doc["seeds"])[:2]:  # seed 2 left out: listed as not run
         s = labels + rng.normal(0, 0.3, 60)
         aucs[cell.run["seed"]] = roc_auc_score(labels, s)
-        write_results(_results(cell, aucs[cell.run["seed"]], s, labels), cell.results_path(tmp_path / "a"))
+        gpu = "NVIDIA H200" if cell.run["seed"] == 1 else None  # one seed trained on a lent GPU: the row says both
+        write_results(_results(cell, aucs[cell.run["seed"]], s, labels, gpu), cell.results_path(tmp_path / "a"))
     summary = tool.summarise(doc)
     mrkd, ref = summary["rows"]
     assert mrkd["seeds_missing"] == [2] and sorted(mrkd["seeds"]) == [0, 1]
@@ -129,5 +131,9 @@ rows:
     assert "delta_to_reference" not in ref and mrkd["image_score"] == "max"
     text = tool.markdown(summary, 98.7)
     assert "seeds [2] not run" in text and "Best trained row: **MRKD**" in text
+    assert mrkd["devices"] == ["CPU Test CPU", "NVIDIA H200"] and ref["devices"] == ["CPU Test CPU"]
+    assert mrkd["seeds"][1]["device"] == "NVIDIA H200"
+    row = next(line for line in text.splitlines() if line.startswith("| MRKD"))
+    assert row.endswith("| CPU, H200 GPU |") and text.count("| CPU |") == 1  # one CPU model or several: "CPU"
     tool.figure(summary, tmp_path / "f.png", 98.7)
     assert (tmp_path / "f.png").stat().st_size > 1000

@@ -138,7 +138,8 @@ def summarise(doc: dict) -> dict:
                 "image_scores": res.get("extra", {}).get("image_scores")}
             rec.setdefault("weights", {k: res["weights"].get(k) for k in ("name", "source", "sha256")})
             env = res["env"]
-            rec.setdefault("device", env.get("gpu_name") or f"CPU {env.get('cpu_model')}")
+            rec["seeds"][cell.run["seed"]]["device"] = env.get("gpu_name") or f"CPU {env.get('cpu_model')}"
+        rec["devices"] = sorted({s["device"] for s in rec["seeds"].values()})
         rec["mean"] = {m: seed_stats([s["metrics"][m] for s in rec["seeds"].values()], scale=100) for m in METRICS}
         out.append(rec)
     ref = next((r for r in out if r["label"] == doc.get("delta_to")), None)
@@ -162,12 +163,17 @@ def summarise(doc: dict) -> dict:
             "rows": out}
 
 
+def _short_device(device: str) -> str:
+    """'NVIDIA H200' -> 'H200 GPU'; 'CPU Intel(R) Xeon(R) Processor' -> 'CPU'."""
+    return "CPU" if device.startswith("CPU") else device.removeprefix("NVIDIA ").strip() + " GPU"
+
+
 def markdown(summary: dict, paper_mtd: float | None) -> str:
     ref = summary["reference"]
     lines = [f"| method | schedule (its paper table's `{summary['profile']}` profile) | image score | image AUROC | "
              "pixel AUROC | AU-PRO | "
-             f"image AUROC per seed | − {ref} (per seed, 95 % test-image interval) | train s / seed |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"image AUROC per seed | − {ref} (per seed, 95 % test-image interval) | train s / seed | trained on |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["rows"]:
         per_seed = ", ".join(f"{s['metrics']['image_auroc'] * 100:.1f}" for _, s in sorted(r["seeds"].items()))
         gaps = "; ".join(f"{d['value']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]" for _, s in sorted(r["seeds"].items())
@@ -178,7 +184,8 @@ def markdown(summary: dict, paper_mtd: float | None) -> str:
         lines.append(f"| {label} | {r['schedule'] if r['method'] != 'knn' else 'no training'} | "
                      f"{r.get('image_score') or '—'} | "
                      + " | ".join(format_seed_stats(r["mean"][m]) for m in METRICS)
-                     + f" | {per_seed}{miss} | {gaps or '—'} | {round(statistics.median(secs)) if secs else '—'} |")
+                     + f" | {per_seed}{miss} | {gaps or '—'} | {round(statistics.median(secs)) if secs else '—'} | "
+                     f"{', '.join(sorted({_short_device(d) for d in r['devices']})) or '—'} |")
     text = "\n".join(lines) + "\n"
     trained = [r for r in summary["rows"] if r["method"] != "knn" and r["mean"]["image_auroc"]["mean"] is not None]
     refrow = next((r for r in summary["rows"] if r["label"] == ref), None)
@@ -252,8 +259,9 @@ distilled from a WRN-101 / ResNeXt-101 (MHKD); none can be downloaded on these m
 use the EfficientNet-Lite extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
 methods rank with this teacher, not what they reach with theirs.
 
-**Machine.** {devices}; one torch thread per training, one to four trainings at once on 2 cores, so the train
-seconds are shared-machine figures. Commits: {commits}.
+**Machine.** {devices}. On the CPU (2 cores): one torch thread per training, one to four trainings at once; on a
+lent GPU (`tools/gpu_kit_run.sh`): up to nine trainings at once on the one GPU, one CPU thread each. Train seconds
+are shared-machine figures, comparable only between rows trained on the same machine (last column). Commits: {commits}.
 
 """
 
@@ -272,7 +280,7 @@ def report(args) -> int:
     atomic_write_text(out / f"{name}.json", json.dumps({"rows_file": rows_name, **summary}, indent=1, default=str))
     weights = {(r["weights"]["source"], r["weights"]["sha256"]) for r in summary["rows"] if r.get("weights")}
     teachers = "; ".join(f"`{src}`, sha256 `{sha[:8]}…{sha[-8:]}`" for src, sha in sorted(weights)) or "none recorded"
-    devices = ", ".join(sorted({r["device"] for r in summary["rows"] if r.get("device")})) or "none recorded"
+    devices = ", ".join(sorted({d for r in summary["rows"] for d in r["devices"]})) or "none recorded"
     commits = ", ".join(sorted({s["git_commit"][:7] for r in summary["rows"] for s in r["seeds"].values()
                                 if s.get("git_commit")})) or "none recorded"
     rows_arg = "" if rows_file == ROWS.resolve() else f" --rows {rows_name}"

@@ -237,7 +237,8 @@ def plan_cells(cells: list[Cell], output_dir, todo: dict | None = None) -> tuple
     todo = {} if todo is None else todo
     for cell in cells:
         path = cell.results_path(output_dir)
-        rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting}
+        rec = {"tag": cell.tag, "category": cell.run["category"], "path": str(path), "setting": cell.setting,
+               "seed": cell.run.get("seed")}
         res, _ = cell.read_results(output_dir)
         if res is not None:
             status.append({**rec, "status": "skipped (done)", "note": results_note(res)})
