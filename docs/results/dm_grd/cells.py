@@ -14,19 +14,20 @@ MODES = (("small", "code"), ("small_paper", "paper"))  # the two profiles every 
 SEEDS = (0, 1, 2)
 
 
-def read_cells(table: str, root: str = RUNS, seeds=SEEDS, modes=MODES):
-    """``(mode, cell, results)`` for every cell of ``adlib/configs/dm_grd/table<table>.yaml`` at each profile of
-    ``modes`` the table has, for ``seeds``, that has a results file under ``root``."""
+def table_cells(table: str, seeds=SEEDS, modes=MODES):
+    """``(mode, cell)`` for every cell of ``adlib/configs/dm_grd/table<table>.yaml`` at each profile of ``modes`` the
+    table has (Table 7 has no paper-mode profile), for ``seeds``."""
     cfg = dict(load_config(f"dm_grd/table{table}"), seeds=list(seeds))
-    found = []
     for profile, mode in modes:
-        if profile not in cfg["profiles"]:  # Table 7 has no paper-mode profile
-            continue
-        for cell in expand(cfg, profile):
-            r, _ = cell.read_results(root)
-            if r is not None:
-                found.append((mode, cell, r))
-    return found
+        if profile in cfg["profiles"]:
+            for cell in expand(cfg, profile):
+                yield mode, cell
+
+
+def read_cells(table: str, root: str = RUNS, seeds=SEEDS, modes=MODES):
+    """``(mode, cell, results)`` for every cell of :func:`table_cells` that has a results file under ``root``."""
+    return [(mode, cell, r) for mode, cell in table_cells(table, seeds, modes)
+            if (r := cell.read_results(root)[0]) is not None]
 
 
 def small_settings(table: str = "6") -> set:

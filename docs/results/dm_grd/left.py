@@ -4,25 +4,19 @@ mode's kd+se is not counted: as coded L_SE carries no gradient, so it trains kd 
 ``[runs root]`` optional)."""
 import sys
 
-from adlib.reproduce import load_config
-from adlib.reproduce.grid import expand
-from cells import MODES, RUNS, SEEDS
+from cells import RUNS, table_cells
 
 root = sys.argv[1] if len(sys.argv) > 1 else RUNS
 KEY = {"6": "losses", "7": "backbone", "8": "beta", "9": "memory_size"}
 seen, left = set(), {}
 for table, key in KEY.items():
-    cfg = dict(load_config(f"dm_grd/table{table}"), seeds=list(SEEDS))
-    for profile, mode in MODES:
-        if profile not in cfg["profiles"]:
+    for mode, cell in table_cells(table):
+        path = cell.results_path(root)
+        if path in seen or (mode == "code" and cell.setting.get("losses") == "kd+se"):
             continue
-        for cell in expand(cfg, profile):
-            path = cell.results_path(root)
-            if path in seen or (mode == "code" and cell.setting.get("losses") == "kd+se"):
-                continue
-            seen.add(path)
-            if cell.read_results(root)[0] is None:
-                left.setdefault((table, mode), []).append(f"{key} = {cell.setting[key]} seed {cell.run['seed']}")
+        seen.add(path)
+        if cell.read_results(root)[0] is None:
+            left.setdefault((table, mode), []).append(f"{key} = {cell.setting[key]} seed {cell.run['seed']}")
 print(f"{sum(map(len, left.values()))} cells left")
 for (table, mode), cells in left.items():
     print(f"- Table {table}, {mode} mode ({len(cells)}): {'; '.join(cells)}")
