@@ -51,6 +51,32 @@ def test_summary_means_seeds_and_lists_the_missing_ones(study, tmp_path):
     assert "| teacher | efficientnet_lite1 | rd | lite1 | 92.0 ± 2.8 (2) | 80.0 ± 0.0 (2) | — | [2] (" in md
 
 
+def test_another_papers_run_serves_a_cell_only_with_its_run_config(study, tmp_path):
+    """A folder of another paper's runs (e.g. the five-method table's RD at `offline_best`) fills a study cell of the
+    same tag only when it records the cell's method and model settings (the same tag there can be another model)
+    and ran on the machine of the set's own runs (a set is one machine's numbers)."""
+    cells = [c for t, c in study.load_cells("gpu", ["offline_best"]) if c.run["seed"] == 0 and c.method == "rd"]
+    cell = next(c for c in cells if c.config.get("backbone") == "efficientnet_lite1" and c.run["epochs"] == 80)
+    own_cell = next(c for c in cells if c.config.get("backbone") == "efficientnet_lite2")
+    h200 = {"gpu_name": "NVIDIA H200"}
+    own = own_cell.results_path(tmp_path / "own")
+    _write(own, 0.9)
+    own.write_text(json.dumps({**json.loads(own.read_text()), "env": h200}))
+    other = tmp_path / "other"
+    path = other / "rd_variance_loss" / "mtd" / "mtd" / cell.tag / "seed0" / "results.json"
+    _write(path, 0.95)
+    doc = {**json.loads(path.read_text()), "paper": "rd_variance_loss", "method": "rd"}
+    for config, env, served in (({**cell.config, "decoder_out_act": "none"}, h200, False),
+                                (dict(cell.config), {"gpu_name": "NVIDIA H100 80GB HBM3"}, False),
+                                (dict(cell.config), h200, True)):
+        path.write_text(json.dumps({**doc, "config": config, "env": env}))
+        s = study.summarise("gpu", [str(tmp_path / "own"), str(other)], ["offline_best"])
+        row = next(r for r in s["rows"] if r["tag"] == cell.tag and r["method"] == "rd")
+        assert (0 in row["seeds_done"]) is served
+        assert (row.get("runs_of") == ["rd_variance_loss"]) is served
+    assert "| rd (runs of rd_variance_loss) | lite1 | 95.0 (1) |" in study.markdown(s)
+
+
 @pytest.mark.parametrize("profile", ["cpu", "gpu"])
 def test_the_base_cell_is_one_run_shared_by_every_trained_table(study, profile):
     """One factor at a time around one base: each trained table holds the base cell under the same name, with the

@@ -104,18 +104,38 @@ def run(args) -> int:
     return 0
 
 
-def _results(runs: list[str]) -> dict[str, dict]:
-    """``{tag/seed: results}`` of every results file under the ``runs`` folders."""
-    out = {}
+def _results(runs: list[str]) -> dict[str, list[dict]]:
+    """``{tag/seed: [results, ...]}`` of every results file under the ``runs`` folders: the study's own
+    (``fidelity_mtd/``) and, for a folder of another paper's runs, its files too — :func:`_serves` decides which
+    of them is the cell's run."""
+    out: dict[str, list[dict]] = {}
     for root in runs:
-        for path in Path(root).glob("fidelity_mtd/**/results.json"):
+        for path in sorted(Path(root).glob("**/results.json")):
             try:
                 r = json.loads(path.read_text())
             except ValueError:
                 print(f"skipped unreadable {path}", file=sys.stderr)
                 continue
-            out[f"{path.parent.parent.name}/{path.parent.name}"] = r
+            r["_study_run"] = "fidelity_mtd" in path.relative_to(root).parts[:1]
+            out.setdefault(f"{path.parent.parent.name}/{path.parent.name}", []).append(r)
     return out
+
+
+def _device(r: dict) -> str:
+    env = r.get("env") or {}
+    return env.get("gpu_name") or f"CPU {env.get('cpu_model')} ({env.get('torch_threads')} threads)"
+
+
+def _serves(r: dict, cell, device: str | None) -> bool:
+    """Whether results ``r`` found under the cell's tag and seed are the cell's run: a study run always; another
+    paper's run (the same tag can mean another model there) only when it records the cell's method and every
+    model setting the cell sets (the tag holds the schedule and size), and ran on the set's ``device`` (the
+    device of the set's own runs: a set is one machine's numbers)."""
+    if r["_study_run"]:
+        return True
+    config = r.get("config") or {}
+    return (r.get("method") == cell.method and all(config.get(k) == v for k, v in cell.config.items())
+            and _device(r) == device)
 
 
 def _axis_value(table: str, cell):
@@ -132,6 +152,8 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
     """One set (a profile's cells, the results found under ``runs``): a row per axis value and method,
     mean ± std over seeds, and for seeds not run their cost estimated from the runs that finished."""
     res = _results(runs)
+    own = [_device(r) for rs in res.values() for r in rs if r["_study_run"]]
+    device = max(set(own), key=own.count) if own else None  # the set's machine: its own runs' (most of them)
     rows: dict[tuple, dict] = {}
     secs_per_unit = []
     for table, cell in load_cells(profile, tables):
@@ -139,7 +161,7 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
         row = rows.setdefault((table, json.dumps(value), cell.method), {
             "table": table, "value": value, "method": cell.method, "teacher": cell.config.get("backbone"),
             "tag": cell.tag, "seeds_done": [], "seeds_missing": [], "metrics": {}, "cost_units": cost_units(cell)})
-        r = res.get(f"{cell.tag}/seed{cell.run['seed']}")
+        r = next((r for r in res.get(f"{cell.tag}/seed{cell.run['seed']}", []) if _serves(r, cell, device)), None)
         if r is None:
             row["seeds_missing"].append(cell.run["seed"])
             continue
@@ -147,9 +169,10 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
         for m in METRICS:
             row["metrics"].setdefault(m, []).append((r["metrics"].get(m) or {}).get("value"))
         row.setdefault("weights", {k: r["weights"].get(k) for k in ("source", "sha256")})
-        env = r["env"]
-        row.setdefault("device", env.get("gpu_name") or f"CPU {env.get('cpu_model')} ({env.get('torch_threads')} threads)")
+        row.setdefault("device", _device(r))
         row.setdefault("git_commit", r.get("git_commit"))
+        if not r["_study_run"] and r.get("paper") not in row.setdefault("runs_of", []):
+            row["runs_of"].append(r.get("paper"))  # a run another paper's table made: the row says whose
         row.setdefault("train_s", []).append(r["timings"].get("train_s"))
         if cell.method != "knn" and r["timings"].get("train_s"):
             secs_per_unit.append(r["timings"]["train_s"] / cost_units(cell))
@@ -165,7 +188,7 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
 def report(args) -> int:
     from adlib.fileio import atomic_write_text
 
-    sets = {name: summarise(profile, [runs], args.tables) for name, profile, runs in args.set}
+    sets = {name: summarise(profile, runs.split(","), args.tables) for name, profile, runs in args.set}
     doc = {"study": "MTD teacher study (issue 21)", "base": BASE, "tables": str(TABLES.relative_to(HERE)),
            "sets": sets}
     out = Path(args.out)
@@ -190,7 +213,8 @@ def markdown(summary: dict) -> str:
     for r in summary["rows"]:
         miss = f"{r['seeds_missing']} ({r['estimated_s_missing'] or '?'})" if r["seeds_missing"] else ""
         teacher = (r.get("teacher") or "?").replace("efficientnet_", "")
-        lines.append(f"| {r['table']} | {r['value']} | {r['method']} | {teacher} | " +
+        method = r["method"] + (f" (runs of {', '.join(r['runs_of'])})" if r.get("runs_of") else "")
+        lines.append(f"| {r['table']} | {r['value']} | {method} | {teacher} | " +
                      " | ".join(format_seed_stats(r["metrics"].get(m)) for m in METRICS) + f" | {miss} |")
     return "\n".join(lines) + "\n"
 
@@ -329,7 +353,9 @@ def main(argv=None) -> int:
     r.add_argument("--match", nargs="+", default=None, help="only cells whose tag contains each of these strings")
     p = sub.add_parser("report")
     p.add_argument("--set", nargs=3, action="append", required=True, metavar=("NAME", "PROFILE", "RUNS"),
-                   help="a set of results: its name, the study profile its cells used, its runs folder (repeatable)")
+                   help="a set of results: its name, the study profile its cells used, its runs folders, comma-separated "
+                        "(the study's own; another paper's runs folder serves the cells whose run config it "
+                        "recorded) (repeatable)")
     p.add_argument("--out", default="docs/results")
     for sp in (r, p):
         sp.add_argument("--tables", nargs="+", default=None, help="only these study tables (default: all)")
