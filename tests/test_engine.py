@@ -282,6 +282,28 @@ def test_progress_false_prints_nothing(data, capfd):
     assert "fit tiny_kd" in capfd.readouterr().err
 
 
+def test_heartbeat_env_says_how_far_a_quiet_run_got(data, capfd, monkeypatch):
+    """ADLIB_HEARTBEAT_S: a batch job with progress bars off still logs where training and evaluation are (a run a
+    deadline stops leaves that trace); unset, a quiet run prints nothing (above); a bad value is a clear error."""
+    monkeypatch.setenv("ADLIB_HEARTBEAT_S", "1e-9")  # every step
+    method = TinyKD()
+    fit(method, data["train"], steps=3, **quiet(batch_size=4))
+    evaluate_method(method, data["test"], batch_size=4, progress=False)
+    out, err = capfd.readouterr()
+    lines = err.splitlines()
+    assert out == "" and all(line.startswith("[heartbeat pid ") for line in lines)
+    assert [line.split("] ")[1].rsplit(",", 1)[0] for line in lines] == [
+        "fit tiny_kd: step 1/3", "fit tiny_kd: step 2/3", "fit tiny_kd: step 3/3",
+        f"predict {data['test'].name}: batch 1/3", f"predict {data['test'].name}: batch 2/3",
+        f"predict {data['test'].name}: batch 3/3"]
+    monkeypatch.setenv("ADLIB_HEARTBEAT_S", "0")
+    fit(method, data["train"], steps=2, **quiet(batch_size=4))
+    assert capfd.readouterr().err == ""
+    monkeypatch.setenv("ADLIB_HEARTBEAT_S", "soon")
+    with pytest.raises(ValueError, match="ADLIB_HEARTBEAT_S must be a number of seconds, got 'soon'"):
+        fit(method, data["train"], steps=2, **quiet(batch_size=4))
+
+
 def test_loco_metrics_and_cpu_bf16(tmp_path):
     from adlib.data.loco import MVTecLOCO
 

@@ -33,6 +33,12 @@ stamp=$(mktemp); sleep 1
 # `mtd_methods.py run` trains row after row: with --only, one process per row, side by side, so a short row does
 # not wait for a long one (each row's seeds share its --workers); without it, the rows in turn.
 export ADLIB_THREADS=${ADLIB_THREADS:-1}  # the GPU computes; a CPU thread per training (an ADLIB_THREADS given wins)
+# how far each training got (a row the deadline stops leaves no results file) and what bounded it: a heartbeat line
+# per training every 30 s in its row's log, and GPU use / load every 30 s in monitor.txt
+export ADLIB_HEARTBEAT_S=${ADLIB_HEARTBEAT_S:-30}
+( while sleep 30; do echo "$(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg) gpu $(nvidia-smi \
+    --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>&1)"; done ) > "$OUT/monitor.txt" 2>&1 &
+monitor=$!
 rc=0; pids=(); rcs=()
 if [ ${#only[@]} -gt 0 ]; then
   for label in "${only[@]}"; do
@@ -41,13 +47,14 @@ if [ ${#only[@]} -gt 0 ]; then
     pids+=($!)
   done
   for i in "${!pids[@]}"; do wait "${pids[$i]}"; rcs[$i]=$?; [ "${rcs[$i]}" -gt "$rc" ] && rc=${rcs[$i]}; done
-  tail -n 5 "$OUT"/log_*.txt
+  tail -n 5 "$OUT"/log_*.txt; tail -n 3 "$OUT/monitor.txt"
   for i in "${!pids[@]}"; do echo "row ${only[$i]}: rc ${rcs[$i]}"; done  # 124 / 137: stopped at the deadline
 else
   timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
     > "$OUT/log.txt" 2>&1
   rc=$?; tail -n 20 "$OUT/log.txt"
 fi
+kill $monitor 2>/dev/null
 find docs -name results.json -newer "$stamp" > "$OUT/new_results.txt"
 tar czf "$OUT/results.tar.gz" -T "$OUT/new_results.txt"
 echo "rc $rc (the largest; 124 / 137: the deadline stopped a row); $(wc -l < "$OUT/new_results.txt") results files packed in results.tar.gz"

@@ -18,6 +18,7 @@ from adlib.metrics.spro import SPRO_FPR_LIMITS
 
 from .env import amp_name, autocast, ensure_threads, move_batch, resolve_amp, resolve_channels_last, resolve_device, synchronize
 from .batches import make_loader
+from .heartbeat import Heartbeat
 
 
 @dataclass
@@ -202,9 +203,11 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
     masks, labels, has_mask, defects, paths, kinds, loco_masks, orig = ([] for _ in range(8))
     t0 = time.perf_counter()
     first_batch_s = None
+    heartbeat = Heartbeat(f"predict {getattr(dataset, 'name', '')}".strip(), len(loader), unit="batch")
     try:
-        for batch in tqdm(loader, desc=f"predict {getattr(dataset, 'name', '')}".strip(), unit="batch",
-                          disable=not progress, leave=False):
+        for n_batch, batch in enumerate(tqdm(loader, desc=f"predict {getattr(dataset, 'name', '')}".strip(), unit="batch",
+                          disable=not progress, leave=False), 1):
+            heartbeat.beat(n_batch)
             batch = move_batch(batch, dev, cl)
             img_hw = tuple(batch["image"].shape[-2:])
             with autocast(dev, dtype):

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .batches import BatchSource, resolve_batch_policy, steps_per_epoch
 from .checkpoint import Checkpointer
 from .env import amp_name, autocast, ensure_threads, resolve_amp, resolve_channels_last, resolve_device, synchronize
+from .heartbeat import Heartbeat
 from .seed import seed_everything
 from .selection import Selector
 from .state import FitContext, FitResult, StopFit, configure_optimizer, flush_losses
@@ -108,6 +109,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     method.train()
     bar = tqdm(total=total, initial=start, desc=f"fit {getattr(method, 'name', '')}".strip(), unit="step",
                disable=not progress, dynamic_ncols=True)
+    heartbeat = Heartbeat(f"fit {getattr(method, 'name', '')}".strip(), total)  # $ADLIB_HEARTBEAT_S: batch-job logs
     pending: list = []
     images, train_s, step = 0, 0.0, start
     t0 = time.perf_counter()
@@ -137,6 +139,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
             images += int(batch["image"].shape[0])
             step = done
             bar.update(1)
+            heartbeat.beat(done)
             do_eval = selector.active and (done % eval_every == 0 or done == total)
             do_ckpt = ckpt.dir is not None and checkpoint_every and done % checkpoint_every == 0
             if done % log_every == 0 or done == total or do_eval or do_ckpt:
