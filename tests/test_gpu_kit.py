@@ -63,6 +63,35 @@ def test_the_compact_copy_loads_bit_for_bit_as_the_original(kit, weave, tmp_path
         kit.check_compact(weave, dst, 40, "bilinear")
 
 
+def test_one_kit_serves_both_mask_interpolations(kit, weave, tmp_path):
+    """A kit made for nearest and bilinear masks carries the images once and the second masks alone; the data root
+    ``data-root`` assembles for the second loads exactly as the original resized that way, manifest and all."""
+    from adlib.data.catalog import open_dataset
+    from adlib.data.prepared import problem
+
+    k = tmp_path / "kit"
+    kit.compact_category(weave, k / "data" / "mtd", 40, "nearest", progress=False)
+    masks = kit.compact_category(weave, k / "masks_bilinear" / "mtd", 40, "bilinear", progress=False, masks_only=True)
+    assert {p.parts[len(masks.parts)] for p in masks.rglob("*") if p.is_file()} == {"ground_truth"}
+    assert kit.check_compact(weave, masks, 40, "bilinear", masks_only=True) == len(list(masks.rglob("*.png")))
+    (k / "kit.json").write_text(json.dumps({"image_size": 40, "mask_interpolations": ["nearest", "bilinear"],
+                                            "teachers": ["efficientnet_lite1"]}))
+    assert kit.data_root_for(k, "nearest") == k / "data"
+    root = kit.data_root_for(k, "bilinear")
+    assert root == k / "data_bilinear" and problem(root / "mtd") is None
+    assert kit.data_root_for(k, "bilinear") == root  # made once
+    with pytest.raises(ValueError, match="serves nearest / bilinear masks, not bicubic"):
+        kit.data_root_for(k, "bicubic")
+    a = open_dataset(str(weave.parent), "weave", "test", image_size=40, mask_interpolation="bilinear")
+    b = open_dataset(str(root), "mtd", "test", image_size=40, mask_interpolation="bilinear")
+    n = open_dataset(str(k / "data"), "mtd", "test", image_size=40, mask_interpolation="bilinear")
+    assert len(a) == len(b) > 0
+    assert all(torch.equal(a[i]["image"], b[i]["image"]) and torch.equal(a[i]["mask"], b[i]["mask"])
+               for i in range(len(a)))
+    # the nearest root holds nearest-resized masks: bilinear cells must not read it (they would get other masks)
+    assert not all(torch.equal(a[i]["mask"], n[i]["mask"]) for i in range(len(a)))
+
+
 def test_unpack_adds_new_results_and_refuses_paths_outside(kit, tmp_path, monkeypatch):
     monkeypatch.setattr(kit, "HERE", tmp_path)
     (tmp_path / "docs" / "r").mkdir(parents=True)
@@ -109,6 +138,10 @@ def test_a_kit_refuses_cells_it_cannot_serve(kit):
     with pytest.raises(ValueError, match="RD seed"):
         kit.kit_cells(rows, dict(nearest, teachers=["efficientnet_lite0"]), ["RD"])
     assert len(kit.kit_cells(rows, dict(nearest, mask_interpolation="bilinear"), ["DM-GRD (code)"])) == 3
+    both = {"image_size": 128, "mask_interpolations": ["nearest", "bilinear"], "teachers": ["efficientnet_lite1"]}
+    assert len(kit.kit_cells(rows, both, ["RD", "DAF", "DM-GRD (code)", "DM-GRD (as described)"])) == 12
+    assert kit.row_mask_interpolation(rows, "DM-GRD (as described)") == "bilinear"
+    assert kit.row_mask_interpolation(rows, "DAF") == "nearest"
     with pytest.raises(ValueError, match=r"no rows labelled \['RD-var'\]"):  # a mistyped label would train nothing
         kit.kit_cells(rows, nearest, ["RD", "RD-var"])
 

@@ -7,7 +7,9 @@
     #   bash tools/gpu_kit_run.sh 390 $R --only DAF RD RD-Var --workers 3   # rows side by side; deadline ≤ timeout_s − 150
     python tools/gpu_kit.py unpack <files_at>/results.tar.gz                         # here: the results into the repo
 
-DM-GRD's rows resize masks bilinearly: a kit of their own (``--mask-interpolation bilinear``), in another call.
+DM-GRD's rows resize masks bilinearly: ``--mask-interpolation nearest bilinear`` makes one kit serve both (the
+bilinear masks alone, ~0.5 MiB, in ``masks_bilinear/``; ``data-root`` joins them to the images on the device and
+the runner points each row at its own data root).
 EfficientAD / MHKD smooth their maps by a σ given in pixels of the image on disk, whose size a compact copy
 changes: ``kit_cells`` refuses them (they need the full-size data).
 
@@ -43,10 +45,11 @@ IMAGE_DIRS = ("train", "test")
 
 
 def compact_category(src: Path, dst: Path, size: int, mask_interpolation: str = "nearest",
-                     progress: bool = True) -> Path:
+                     progress: bool = True, masks_only: bool = False) -> Path:
     """Copy a prepared MVTec-layout category ``src`` to ``dst`` with its train / test images and its masks
     stored at ``size``×``size`` as the loader would resize them (masks with ``mask_interpolation``); other
-    files copied as is; a new manifest that says so."""
+    files copied as is; a new manifest that says so. ``masks_only``: the masks alone, no manifest (a kit's
+    second mask interpolation, joined to the images on the device by :func:`data_root_for`)."""
     from PIL import Image
 
     from adlib.data.io import read_image, read_mask_values
@@ -59,7 +62,7 @@ def compact_category(src: Path, dst: Path, size: int, mask_interpolation: str = 
         raise FileNotFoundError(f"{src} has no manifest: not a folder adlib prepared")
     if dst.exists():
         shutil.rmtree(dst)
-    files = sorted(manifest["files"])
+    files = sorted(f for f in manifest["files"] if not masks_only or f.startswith("ground_truth/"))
     it = files
     if progress:
         from tqdm.auto import tqdm
@@ -76,23 +79,26 @@ def compact_category(src: Path, dst: Path, size: int, mask_interpolation: str = 
             Image.fromarray(mask, mode="L").save(out, format="PNG")
         else:
             shutil.copyfile(src / rel, out)
+    if masks_only:
+        return dst
     info = {k: v for k, v in manifest.items() if k != "files"}
     write_manifest(dst, **info, compact={"image_size": size, "mask_interpolation": mask_interpolation,
                                          "how": "resized as the data loader resizes (adlib.data.transforms)"})
     return dst
 
 
-def check_compact(src: Path, dst: Path, size: int, mask_interpolation: str = "nearest") -> int:
+def check_compact(src: Path, dst: Path, size: int, mask_interpolation: str = "nearest", masks_only: bool = False) -> int:
     """Load every image and mask of both copies at ``size`` through the data loader's own readers and
-    resizes; AssertionError on the first difference; returns how many files were compared."""
+    resizes (``masks_only``: the masks); AssertionError on the first difference; returns how many files were
+    compared."""
     import numpy as np
 
     from adlib.data.io import read_image, read_mask_values
     from adlib.data.transforms import resize_image, resize_mask
 
     src, dst = Path(src), Path(dst)
-    rels = sorted(p.relative_to(src).as_posix() for d in (*IMAGE_DIRS, "ground_truth") for p in (src / d).rglob("*")
-                  if p.is_file())
+    dirs = ("ground_truth",) if masks_only else (*IMAGE_DIRS, "ground_truth")
+    rels = sorted(p.relative_to(src).as_posix() for d in dirs for p in (src / d).rglob("*") if p.is_file())
     for rel in rels:
         if rel.startswith("ground_truth/"):
             a, b = (resize_mask(read_mask_values(root / rel), (size, size), mask_interpolation) for root in (src, dst))
@@ -145,10 +151,12 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
         for c in mm.row_cells(row, row.get("seeds") or doc["seeds"]):
             got = (c.run.get("dataset"), c.run.get("image_size"), c.run.get("mask_interpolation") or "nearest",
                    cell_teacher(c))
-            want = ("mtd", meta["image_size"], meta["mask_interpolation"], got[3] if got[3] in meta["teachers"] else "")
+            masks = mask_interpolations(meta)
+            want = ("mtd", meta["image_size"], got[2] if got[2] in masks else "/".join(masks),
+                    got[3] if got[3] in meta["teachers"] else "")
             if got != want:
                 wrong.append(f"{row['label']} seed {c.run['seed']}: dataset, size, masks, teacher = {got}; the kit "
-                             f"has mtd, {meta['image_size']}, {meta['mask_interpolation']}, {meta['teachers']}")
+                             f"has mtd, {meta['image_size']}, {' / '.join(masks)}, {meta['teachers']}")
             if sigma := orig_size_sigma(c):
                 wrong.append(f"{row['label']} seed {c.run['seed']}: its maps are smoothed by σ = {sigma:g} px of the "
                              "image on disk, whose size the compact copy changes")
@@ -156,6 +164,51 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
     if wrong:
         raise ValueError("cells this kit cannot serve:\n" + "\n".join(wrong))
     return cells
+
+
+def mask_interpolations(meta: dict) -> list[str]:
+    """The mask interpolations a kit serves (kit.json; a kit of before 2026-11-30 names one)."""
+    return list(meta.get("mask_interpolations") or [meta["mask_interpolation"]])
+
+
+def data_root_for(kit: Path, interpolation: str) -> Path:
+    """The data root (``ADLIB_DATA``) whose MTD loads masks resized with ``interpolation``: the kit's ``data/``
+    for its first interpolation; for another, ``data_<interpolation>/``, made on first use from ``data/``'s images
+    and ``masks_<interpolation>/``'s masks, with its own manifest."""
+    from adlib.data.prepared import read_manifest, write_manifest
+
+    kit = Path(kit)
+    masks = mask_interpolations(json.loads((kit / "kit.json").read_text()))
+    if interpolation not in masks:
+        raise ValueError(f"the kit serves {' / '.join(masks)} masks, not {interpolation}")
+    if interpolation == masks[0]:
+        return kit / "data"
+    root = kit / f"data_{interpolation}"
+    if not (root / "mtd").is_dir():
+        tmp = kit / f".data_{interpolation}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(kit / "data" / "mtd", tmp / "mtd", ignore=shutil.ignore_patterns("ground_truth"))
+        shutil.copytree(kit / f"masks_{interpolation}" / "mtd" / "ground_truth", tmp / "mtd" / "ground_truth")
+        info = {k: v for k, v in read_manifest(kit / "data" / "mtd").items() if k != "files"}
+        info["compact"] = {**info["compact"], "mask_interpolation": interpolation}
+        write_manifest(tmp / "mtd", **info)
+        tmp.rename(root)
+    return root
+
+
+def row_mask_interpolation(rows_file: str, label: str) -> str:
+    """The one mask interpolation the cells of row ``label`` load (ValueError if they differ)."""
+    if str(HERE / "tools") not in sys.path:
+        sys.path.insert(0, str(HERE / "tools"))
+    import mtd_methods as mm
+    doc = mm.load_rows(rows_file)
+    row = next((r for r in doc["rows"] if r["label"] == label), None)
+    if row is None:
+        raise ValueError(f"{rows_file} has no row labelled {label!r}")
+    found = {c.run.get("mask_interpolation") or "nearest" for c in mm.row_cells(row, row.get("seeds") or doc["seeds"])}
+    if len(found) != 1:
+        raise ValueError(f"row {label!r} mixes mask interpolations {sorted(found)}")
+    return found.pop()
 
 
 def folder_mb(path: Path) -> float:
@@ -197,7 +250,8 @@ def prepare(args) -> int:
         if "/.gpu_kit/" not in lines:
             exclude.write_text("\n".join(lines + ["/.gpu_kit/"]) + "\n")
     kit = Path(args.dest)
-    meta = {"image_size": args.size, "mask_interpolation": args.mask_interpolation, "teachers": args.teacher}
+    masks = list(dict.fromkeys(args.mask_interpolation))
+    meta = {"image_size": args.size, "mask_interpolations": masks, "teachers": args.teacher}
     if _dirty():
         print("uncommitted changes to tracked files: commit first (results name the commit they ran)", file=sys.stderr)
         return 1
@@ -211,9 +265,13 @@ def prepare(args) -> int:
     kit.mkdir(exist_ok=True)
     open_dataset("mtd", "mtd", "test", image_size=args.size)  # prepares MTD here if needed
     src = data_root() / "mtd"
-    dst = compact_category(src, kit / "data" / "mtd", args.size, args.mask_interpolation)
-    n = check_compact(src, dst, args.size, args.mask_interpolation)
-    print(f"compact MTD: its {n} images and masks load identically at {args.size} px ({args.mask_interpolation} masks)")
+    dst = compact_category(src, kit / "data" / "mtd", args.size, masks[0])
+    n = check_compact(src, dst, args.size, masks[0])
+    print(f"compact MTD: its {n} images and masks load identically at {args.size} px ({masks[0]} masks)")
+    for extra in masks[1:]:  # masks only: the device joins them to data/'s images (data_root_for)
+        dst = compact_category(src, kit / f"masks_{extra}" / "mtd", args.size, extra, masks_only=True)
+        n = check_compact(src, dst, args.size, extra, masks_only=True)
+        print(f"and its {n} masks resized {extra}, which load identically ({folder_mb(dst):.1f} MiB)")
     whl = kit / "whl"
     shutil.rmtree(whl, ignore_errors=True)
     for name in ["geomloss", *args.teacher]:
@@ -283,8 +341,9 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--size", type=int, default=128, help="the image size the cells load (default 128)")
-    p.add_argument("--mask-interpolation", default="nearest", choices=("nearest", "bilinear"),
-                   help="how the cells resize masks (DM-GRD's profiles: bilinear)")
+    p.add_argument("--mask-interpolation", nargs="+", default=["nearest"], choices=("nearest", "bilinear"),
+                   help="how the cells resize masks (DM-GRD's profiles: bilinear); several: one kit serves each "
+                        "(the masks of each after the first add ~0.5 MiB)")
     p.add_argument("--teacher", nargs="+", default=["efficientnet_lite1"], choices=sorted(set(WHEELS) - {"geomloss"}))
     v = sub.add_parser("verify")
     for q in (p, v):
@@ -294,8 +353,21 @@ def main(argv=None) -> int:
         q.add_argument("--only", nargs="+", default=None, help="only the rows with these labels")
     u = sub.add_parser("unpack")
     u.add_argument("archive")
+    d = sub.add_parser("data-root", help="print the data root (ADLIB_DATA) for a row's cells, made if needed")
+    d.add_argument("--dest", default=str(KIT))
+    d.add_argument("--rows", required=True)
+    d.add_argument("--only", required=True, help="the row's label")
     args = ap.parse_args(argv)
-    return {"prepare": prepare, "verify": verify, "unpack": unpack}[args.cmd](args)
+    return {"prepare": prepare, "verify": verify, "unpack": unpack, "data-root": data_root}[args.cmd](args)
+
+
+def data_root(args) -> int:
+    try:
+        print(data_root_for(Path(args.dest), row_mask_interpolation(args.rows, args.only)).resolve())
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

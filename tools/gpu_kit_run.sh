@@ -42,14 +42,18 @@ monitor=$!
 rc=0; pids=(); rcs=()
 if [ ${#only[@]} -gt 0 ]; then
   for label in "${only[@]}"; do
-    timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
-      --only "$label" > "$OUT/log_${label//[^A-Za-z0-9_.-]/_}.txt" 2>&1 &
+    # the row's data root: the kit's MTD with the masks its cells resize (nearest / bilinear; made on first use)
+    root=$(python3 tools/gpu_kit.py data-root --rows "$rows" --only "$label") || exit 5
+    ADLIB_DATA=$root timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" \
+      run "${workers[@]}" --only "$label" > "$OUT/log_${label//[^A-Za-z0-9_.-]/_}.txt" 2>&1 &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do wait "${pids[$i]}"; rcs[$i]=$?; [ "${rcs[$i]}" -gt "$rc" ] && rc=${rcs[$i]}; done
   tail -n 5 "$OUT"/log_*.txt; tail -n 3 "$OUT/monitor.txt"
   for i in "${!pids[@]}"; do echo "row ${only[$i]}: rc ${rcs[$i]}"; done  # 124 / 137: stopped at the deadline
 else
+  python3 -c "import json, sys; sys.exit(len(json.load(open('$kit/kit.json')).get('mask_interpolations', [1])) > 1)" \
+    || { echo "this kit serves several mask interpolations: name the rows with --only (each gets its data root)"; exit 2; }
   timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
     > "$OUT/log.txt" 2>&1
   rc=$?; tail -n 20 "$OUT/log.txt"
