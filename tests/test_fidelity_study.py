@@ -66,10 +66,12 @@ def test_another_papers_run_serves_a_cell_only_with_its_run_config(study, tmp_pa
     path = other / "rd_variance_loss" / "mtd" / "mtd" / cell.tag / "seed0" / "results.json"
     _write(path, 0.95)
     doc = {**json.loads(path.read_text()), "paper": "rd_variance_loss", "method": "rd"}
-    for config, env, served in (({**cell.config, "decoder_out_act": "none"}, h200, False),
-                                (dict(cell.config), {"gpu_name": "NVIDIA H100 80GB HBM3"}, False),
-                                (dict(cell.config), h200, True)):
-        path.write_text(json.dumps({**doc, "config": config, "env": env}))
+    mtd = {"dataset": cell.run["dataset"], "category": cell.run["category"]}
+    for config, env, where, served in (({**cell.config, "decoder_out_act": "none"}, h200, mtd, False),
+                                       (dict(cell.config), {"gpu_name": "NVIDIA H100 80GB HBM3"}, mtd, False),
+                                       (dict(cell.config), h200, {"dataset": "synthetic", "category": "weave"}, False),
+                                       (dict(cell.config), h200, mtd, True)):
+        path.write_text(json.dumps({**doc, "config": config, "env": env, **where}))
         s = study.summarise("gpu", [str(tmp_path / "own"), str(other)], ["offline_best"])
         row = next(r for r in s["rows"] if r["tag"] == cell.tag and r["method"] == "rd")
         assert (0 in row["seeds_done"]) is served

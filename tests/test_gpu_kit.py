@@ -65,23 +65,33 @@ def test_the_compact_copy_loads_bit_for_bit_as_the_original(kit, weave, tmp_path
 
 def test_one_kit_serves_both_mask_interpolations(kit, weave, tmp_path):
     """A kit made for nearest and bilinear masks carries the images once and the second masks alone; the data root
-    ``data-root`` assembles for the second loads exactly as the original resized that way, manifest and all."""
+    ``data-root`` assembles for the second, outside the kit, loads exactly as the original resized that way."""
     from adlib.data.catalog import open_dataset
-    from adlib.data.prepared import problem
+    from adlib.data.prepared import MANIFEST, problem
 
-    k = tmp_path / "kit"
+    k, work = tmp_path / "kit", tmp_path / "work"
     kit.compact_category(weave, k / "data" / "mtd", 40, "nearest", progress=False)
     masks = kit.compact_category(weave, k / "masks_bilinear" / "mtd", 40, "bilinear", progress=False, masks_only=True)
     assert {p.parts[len(masks.parts)] for p in masks.rglob("*") if p.is_file()} == {"ground_truth"}
     assert kit.check_compact(weave, masks, 40, "bilinear", masks_only=True) == len(list(masks.rglob("*.png")))
-    (k / "kit.json").write_text(json.dumps({"image_size": 40, "mask_interpolations": ["nearest", "bilinear"],
+    (k / "kit.json").write_text(json.dumps({"commit": "a" * 40, "image_size": 40,
+                                            "mask_interpolations": ["nearest", "bilinear"],
                                             "teachers": ["efficientnet_lite1"]}))
-    assert kit.data_root_for(k, "nearest") == k / "data"
-    root = kit.data_root_for(k, "bilinear")
-    assert root == k / "data_bilinear" and problem(root / "mtd") is None
-    assert kit.data_root_for(k, "bilinear") == root  # made once
+    assert kit.data_root_for(k, "nearest", work) == k / "data"
+    root = kit.data_root_for(k, "bilinear", work)
+    assert root == work / "data_bilinear" and problem(root / "mtd") is None
+    assert sorted(p.name for p in k.iterdir()) == ["data", "kit.json", "masks_bilinear"]  # the kit stays as it travels
+    marker = root / "mtd" / "marker"
+    marker.write_text("")  # an extra file: not the kit's files any more, so the root is made again
+    assert kit.data_root_for(k, "bilinear", work) == root and not marker.exists()
+    manifest = root / "mtd" / MANIFEST
+    stamp = manifest.stat().st_mtime_ns
+    assert kit.data_root_for(k, "bilinear", work) == root and manifest.stat().st_mtime_ns == stamp  # whole: kept
+    (k / "kit.json").write_text((k / "kit.json").read_text().replace("a" * 40, "b" * 40))
+    kit.data_root_for(k, "bilinear", work)  # another kit (commit): made again
+    assert json.loads(manifest.read_text())["compact"]["kit_commit"] == "b" * 40
     with pytest.raises(ValueError, match="serves nearest / bilinear masks, not bicubic"):
-        kit.data_root_for(k, "bicubic")
+        kit.data_root_for(k, "bicubic", work)
     a = open_dataset(str(weave.parent), "weave", "test", image_size=40, mask_interpolation="bilinear")
     b = open_dataset(str(root), "mtd", "test", image_size=40, mask_interpolation="bilinear")
     n = open_dataset(str(k / "data"), "mtd", "test", image_size=40, mask_interpolation="bilinear")
@@ -90,6 +100,10 @@ def test_one_kit_serves_both_mask_interpolations(kit, weave, tmp_path):
                for i in range(len(a)))
     # the nearest root holds nearest-resized masks: bilinear cells must not read it (they would get other masks)
     assert not all(torch.equal(a[i]["mask"], n[i]["mask"]) for i in range(len(a)))
+    # a kit whose second masks lost a file serves no root for them
+    next(masks.rglob("*.png")).unlink()
+    with pytest.raises(ValueError, match="missing 1"):
+        kit.data_root_for(k, "bilinear", tmp_path / "work2")
 
 
 def test_unpack_adds_new_results_and_refuses_paths_outside(kit, tmp_path, monkeypatch):

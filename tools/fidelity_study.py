@@ -20,6 +20,7 @@ import json
 import re
 import statistics
 import sys
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -128,13 +129,14 @@ def _device(r: dict) -> str:
 
 def _serves(r: dict, cell, device: str | None) -> bool:
     """Whether results ``r`` found under the cell's tag and seed are the cell's run: a study run always; another
-    paper's run (the same tag can mean another model there) only when it records the cell's method and every
-    model setting the cell sets (the tag holds the schedule and size), and ran on the set's ``device`` (the
-    device of the set's own runs: a set is one machine's numbers)."""
+    paper's run (the same tag can mean another model there) only when it records the cell's method, every
+    model setting the cell sets, its dataset and category (the tag holds the schedule and size), and ran on the
+    set's ``device`` (the device of most of the set's own runs: a set is one machine's numbers)."""
     if r["_study_run"]:
         return True
     config = r.get("config") or {}
     return (r.get("method") == cell.method and all(config.get(k) == v for k, v in cell.config.items())
+            and (r.get("dataset"), r.get("category")) == (cell.run.get("dataset"), cell.run.get("category"))
             and _device(r) == device)
 
 
@@ -152,8 +154,8 @@ def summarise(profile: str, runs: list[str], tables: list[str] | None = None) ->
     """One set (a profile's cells, the results found under ``runs``): a row per axis value and method,
     mean ± std over seeds, and for seeds not run their cost estimated from the runs that finished."""
     res = _results(runs)
-    own = [_device(r) for rs in res.values() for r in rs if r["_study_run"]]
-    device = max(set(own), key=own.count) if own else None  # the set's machine: its own runs' (most of them)
+    own = Counter(_device(r) for rs in res.values() for r in rs if r["_study_run"])
+    device = min(own, key=lambda d: (-own[d], d)) if own else None  # the set's machine: most of its own runs
     rows: dict[tuple, dict] = {}
     secs_per_unit = []
     for table, cell in load_cells(profile, tables):

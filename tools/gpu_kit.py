@@ -8,8 +8,8 @@
     python tools/gpu_kit.py unpack <files_at>/results.tar.gz                         # here: the results into the repo
 
 DM-GRD's rows resize masks bilinearly: ``--mask-interpolation nearest bilinear`` makes one kit serve both (the
-bilinear masks alone, ~0.5 MiB, in ``masks_bilinear/``; ``data-root`` joins them to the images on the device and
-the runner points each row at its own data root).
+bilinear masks alone, ~0.1 MiB at 128 px, in ``masks_bilinear/``; ``data-root`` joins them to the images on the
+device, outside the kit, and the runner points each row at its own data root).
 EfficientAD / MHKD smooth their maps by a σ given in pixels of the image on disk, whose size a compact copy
 changes: ``kit_cells`` refuses them (they need the full-size data).
 
@@ -171,28 +171,53 @@ def mask_interpolations(meta: dict) -> list[str]:
     return list(meta.get("mask_interpolations") or [meta["mask_interpolation"]])
 
 
-def data_root_for(kit: Path, interpolation: str) -> Path:
-    """The data root (``ADLIB_DATA``) whose MTD loads masks resized with ``interpolation``: the kit's ``data/``
-    for its first interpolation; for another, ``data_<interpolation>/``, made on first use from ``data/``'s images
-    and ``masks_<interpolation>/``'s masks, with its own manifest."""
-    from adlib.data.prepared import read_manifest, write_manifest
+def mask_files_problem(kit: Path, interpolation: str) -> str | None:
+    """Why the kit's masks for ``interpolation`` (after the first) are not exactly the masks its data lists, or
+    None."""
+    from adlib.data.prepared import read_manifest
 
-    kit = Path(kit)
-    masks = mask_interpolations(json.loads((kit / "kit.json").read_text()))
+    want = {f for f in read_manifest(kit / "data" / "mtd")["files"] if f.startswith("ground_truth/")}
+    folder = kit / f"masks_{interpolation}" / "mtd"
+    have = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} if folder.is_dir() else set()
+    if have != want:
+        return (f"{folder} holds {len(have)} mask files, the kit's data lists {len(want)} "
+                f"(missing {len(want - have)}, extra {len(have - want)})")
+    return None
+
+
+def data_root_for(kit: Path, interpolation: str, work: Path) -> Path:
+    """The data root (``ADLIB_DATA``) whose MTD loads masks resized with ``interpolation``: the kit's ``data/``
+    for its first interpolation; for another, ``work/data_<interpolation>/``, made from ``data/``'s images and
+    ``masks_<interpolation>/``'s masks with its own manifest — outside the kit, which must stay small enough to
+    travel — and made again unless it is this kit's (its commit and size) and holds exactly the kit's files."""
+    from adlib.data.prepared import problem, read_manifest, write_manifest
+
+    kit, work = Path(kit), Path(work)
+    meta = json.loads((kit / "kit.json").read_text())
+    masks = mask_interpolations(meta)
     if interpolation not in masks:
         raise ValueError(f"the kit serves {' / '.join(masks)} masks, not {interpolation}")
     if interpolation == masks[0]:
         return kit / "data"
-    root = kit / f"data_{interpolation}"
-    if not (root / "mtd").is_dir():
-        tmp = kit / f".data_{interpolation}.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(kit / "data" / "mtd", tmp / "mtd", ignore=shutil.ignore_patterns("ground_truth"))
-        shutil.copytree(kit / f"masks_{interpolation}" / "mtd" / "ground_truth", tmp / "mtd" / "ground_truth")
-        info = {k: v for k, v in read_manifest(kit / "data" / "mtd").items() if k != "files"}
-        info["compact"] = {**info["compact"], "mask_interpolation": interpolation}
-        write_manifest(tmp / "mtd", **info)
-        tmp.rename(root)
+    if why := mask_files_problem(kit, interpolation):
+        raise ValueError(why)
+    source = read_manifest(kit / "data" / "mtd")
+    info = {k: v for k, v in source.items() if k != "files"}
+    info["compact"] = {**info["compact"], "mask_interpolation": interpolation, "kit_commit": meta.get("commit")}
+    root = work / f"data_{interpolation}"
+    made = read_manifest(root / "mtd")
+    if made is not None and made.get("compact") == info["compact"] and set(made["files"]) == set(source["files"]) \
+            and problem(root / "mtd") is None:
+        return root
+    tmp = work / f".data_{interpolation}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(kit / "data" / "mtd", tmp / "mtd", ignore=shutil.ignore_patterns("ground_truth"))
+    shutil.copytree(kit / f"masks_{interpolation}" / "mtd" / "ground_truth", tmp / "mtd" / "ground_truth")
+    write_manifest(tmp / "mtd", **info)
+    if set(read_manifest(tmp / "mtd")["files"]) != set(source["files"]):  # the images and masks the kit lists
+        raise ValueError(f"the joined copy in {tmp} does not hold the files of {kit / 'data' / 'mtd'}")
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
     return root
 
 
@@ -263,6 +288,8 @@ def prepare(args) -> int:
             return 1
         print(f"{args.rows}: the kit serves its {n} cells")
     kit.mkdir(exist_ok=True)
+    for stale in [*kit.glob("masks_*"), *kit.glob("data_*"), *kit.glob(".data_*")]:  # an earlier kit's, or a rehearsal's
+        shutil.rmtree(stale)
     open_dataset("mtd", "mtd", "test", image_size=args.size)  # prepares MTD here if needed
     src = data_root() / "mtd"
     dst = compact_category(src, kit / "data" / "mtd", args.size, masks[0])
@@ -305,6 +332,10 @@ def verify(args) -> int:
     if why := problem(Path(args.dest) / "data" / "mtd"):
         print(f"the kit's MTD is incomplete: {why}", file=sys.stderr)
         return 1
+    for extra in mask_interpolations(meta)[1:]:
+        if why := mask_files_problem(Path(args.dest), extra):
+            print(f"the kit's {extra} masks are incomplete: {why}", file=sys.stderr)
+            return 1
     try:
         cells = kit_cells(args.rows, meta, args.only)
     except ValueError as exc:
@@ -343,7 +374,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=128, help="the image size the cells load (default 128)")
     p.add_argument("--mask-interpolation", nargs="+", default=["nearest"], choices=("nearest", "bilinear"),
                    help="how the cells resize masks (DM-GRD's profiles: bilinear); several: one kit serves each "
-                        "(the masks of each after the first add ~0.5 MiB)")
+                        "(the masks of each after the first add ~0.1 MiB at 128 px)")
     p.add_argument("--teacher", nargs="+", default=["efficientnet_lite1"], choices=sorted(set(WHEELS) - {"geomloss"}))
     v = sub.add_parser("verify")
     for q in (p, v):
@@ -355,15 +386,16 @@ def main(argv=None) -> int:
     u.add_argument("archive")
     d = sub.add_parser("data-root", help="print the data root (ADLIB_DATA) for a row's cells, made if needed")
     d.add_argument("--dest", default=str(KIT))
+    d.add_argument("--work", default="/tmp/gpu_kit_roots", help="where a joined data root is made (not in the kit)")
     d.add_argument("--rows", required=True)
     d.add_argument("--only", required=True, help="the row's label")
     args = ap.parse_args(argv)
-    return {"prepare": prepare, "verify": verify, "unpack": unpack, "data-root": data_root}[args.cmd](args)
+    return {"prepare": prepare, "verify": verify, "unpack": unpack, "data-root": data_root_cmd}[args.cmd](args)
 
 
-def data_root(args) -> int:
+def data_root_cmd(args) -> int:
     try:
-        print(data_root_for(Path(args.dest), row_mask_interpolation(args.rows, args.only)).resolve())
+        print(data_root_for(Path(args.dest), row_mask_interpolation(args.rows, args.only), Path(args.work)).resolve())
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1

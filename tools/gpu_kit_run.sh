@@ -29,6 +29,15 @@ while [ $# -gt 0 ]; do
 done
 sel=(); [ ${#only[@]} -gt 0 ] && sel=(--only "${only[@]}")
 python3 tools/gpu_kit.py verify --rows "$rows" "${sel[@]}" || exit 5
+# each row's data root, all before any row starts: the kit's MTD with the masks its cells resize (nearest /
+# bilinear; a second interpolation's root is joined under /tmp); a kit of several needs the rows named
+roots=()
+if [ ${#only[@]} -gt 0 ]; then
+  for label in "${only[@]}"; do roots+=("$(python3 tools/gpu_kit.py data-root --rows "$rows" --only "$label")") || exit 5; done
+else
+  python3 -c "import json, sys; sys.exit(len(json.load(open('$kit/kit.json')).get('mask_interpolations', [1])) > 1)" \
+    || { echo "this kit serves several mask interpolations: name the rows with --only (each gets its data root)"; exit 2; }
+fi
 stamp=$(mktemp); sleep 1
 # `mtd_methods.py run` trains row after row: with --only, one process per row, side by side, so a short row does
 # not wait for a long one (each row's seeds share its --workers); without it, the rows in turn.
@@ -40,11 +49,11 @@ export ADLIB_HEARTBEAT_S=${ADLIB_HEARTBEAT_S:-30}
     --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>&1)"; done ) > "$OUT/monitor.txt" 2>&1 &
 monitor=$!
 rc=0; pids=(); rcs=()
+trap 'kill $monitor ${pids[@]+"${pids[@]}"} 2>/dev/null' EXIT  # nothing left running if this script stops early
 if [ ${#only[@]} -gt 0 ]; then
-  for label in "${only[@]}"; do
-    # the row's data root: the kit's MTD with the masks its cells resize (nearest / bilinear; made on first use)
-    root=$(python3 tools/gpu_kit.py data-root --rows "$rows" --only "$label") || exit 5
-    ADLIB_DATA=$root timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" \
+  for i in "${!only[@]}"; do
+    label=${only[$i]}
+    ADLIB_DATA=${roots[$i]} timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" \
       run "${workers[@]}" --only "$label" > "$OUT/log_${label//[^A-Za-z0-9_.-]/_}.txt" 2>&1 &
     pids+=($!)
   done
@@ -52,8 +61,6 @@ if [ ${#only[@]} -gt 0 ]; then
   tail -n 5 "$OUT"/log_*.txt; tail -n 3 "$OUT/monitor.txt"
   for i in "${!pids[@]}"; do echo "row ${only[$i]}: rc ${rcs[$i]}"; done  # 124 / 137: stopped at the deadline
 else
-  python3 -c "import json, sys; sys.exit(len(json.load(open('$kit/kit.json')).get('mask_interpolations', [1])) > 1)" \
-    || { echo "this kit serves several mask interpolations: name the rows with --only (each gets its data root)"; exit 2; }
   timeout --signal=TERM --kill-after=30 "$deadline" python3 tools/mtd_methods.py --rows "$rows" run "${workers[@]}" \
     > "$OUT/log.txt" 2>&1
   rc=$?; tail -n 20 "$OUT/log.txt"

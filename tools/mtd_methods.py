@@ -261,7 +261,8 @@ methods rank with this teacher, not what they reach with theirs.
 
 **Machine.** {devices}. On the CPU (2 cores): one torch thread per training, one to four trainings at once; on a
 lent GPU (`tools/gpu_kit_run.sh`): up to nine trainings at once on the one GPU, one CPU thread each. Train seconds
-are shared-machine figures, comparable only between rows trained on the same machine (last column). Commits: {commits}.
+are shared-machine figures: compare them only between rows trained on the same kind of machine (last column; each
+seed's CPU or GPU model is in the JSON). Commits: {commits}.
 
 """
 

@@ -207,7 +207,6 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
     try:
         for n_batch, batch in enumerate(tqdm(loader, desc=f"predict {getattr(dataset, 'name', '')}".strip(), unit="batch",
                           disable=not progress, leave=False), 1):
-            heartbeat.beat(n_batch)
             batch = move_batch(batch, dev, cl)
             img_hw = tuple(batch["image"].shape[-2:])
             with autocast(dev, dtype):
@@ -234,6 +233,7 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
             if first_batch_s is None:
                 synchronize(dev)
                 first_batch_s = time.perf_counter() - t0
+            heartbeat.beat(n_batch)  # batches done
     finally:
         method.train(was_training)
     synchronize(dev)
