@@ -292,10 +292,10 @@ def test_heartbeat_env_says_how_far_a_quiet_run_got(data, capfd, monkeypatch):
     out, err = capfd.readouterr()
     lines = err.splitlines()
     assert out == "" and all(line.startswith("[heartbeat pid ") for line in lines)
-    assert [line.split("] ")[1].rsplit(",", 1)[0] for line in lines] == [
-        "fit tiny_kd: step 1/3", "fit tiny_kd: step 2/3", "fit tiny_kd: step 3/3",
-        f"predict {data['test'].name}: batch 1/3", f"predict {data['test'].name}: batch 2/3",
-        f"predict {data['test'].name}: batch 3/3"]
+    assert [line.split("] ")[1].rsplit(",", 1)[0] for line in lines] == [  # set up, then each step / batch done
+        "fit tiny_kd: step 0/3", "fit tiny_kd: step 1/3", "fit tiny_kd: step 2/3", "fit tiny_kd: step 3/3",
+        f"predict {data['test'].name}: batch 0/3", f"predict {data['test'].name}: batch 1/3",
+        f"predict {data['test'].name}: batch 2/3", f"predict {data['test'].name}: batch 3/3"]
     monkeypatch.setenv("ADLIB_HEARTBEAT_S", "0")
     fit(method, data["train"], steps=2, **quiet(batch_size=4))
     assert capfd.readouterr().err == ""

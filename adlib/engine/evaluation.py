@@ -204,6 +204,7 @@ def evaluate_method(method, dataset, *, batch_size: int = 16, device="auto", amp
     t0 = time.perf_counter()
     first_batch_s = None
     heartbeat = Heartbeat(f"predict {getattr(dataset, 'name', '')}".strip(), len(loader), unit="batch")
+    heartbeat.beat(0, force=True)
     try:
         for n_batch, batch in enumerate(tqdm(loader, desc=f"predict {getattr(dataset, 'name', '')}".strip(), unit="batch",
                           disable=not progress, leave=False), 1):

@@ -2,7 +2,8 @@
 
 Batch jobs (a grid's cells, a device call under a deadline) train with progress bars off, so a run the deadline
 stops leaves no trace of how far it got. With ``ADLIB_HEARTBEAT_S=30`` the training loop and the evaluation say,
-every 30 s, where they are (``[heartbeat pid 123] fit daf: step 1200/6144, 95 s``); unset or 0, nothing is printed.
+every 30 s, where they are (``[heartbeat pid 123] fit daf: step 1200/6144, 95 s``; a first line once set up, at
+step 0 or the step resumed from); unset or 0, nothing is printed.
 """
 
 from __future__ import annotations

@@ -110,6 +110,7 @@ def fit(method, train_data, *, steps: int | None = None, epochs: int | None = No
     bar = tqdm(total=total, initial=start, desc=f"fit {getattr(method, 'name', '')}".strip(), unit="step",
                disable=not progress, dynamic_ncols=True)
     heartbeat = Heartbeat(f"fit {getattr(method, 'name', '')}".strip(), total)  # $ADLIB_HEARTBEAT_S: batch-job logs
+    heartbeat.beat(start, force=True)  # set up: a run stuck before its first step says so
     pending: list = []
     images, train_s, step = 0, 0.0, start
     t0 = time.perf_counter()
