@@ -109,6 +109,15 @@ def check_compact(src: Path, dst: Path, size: int, mask_interpolation: str = "ne
     return len(rels)
 
 
+def _mtd_methods():
+    """``tools/mtd_methods.py``, this file's sibling (also when this file is loaded by path, as the tests do)."""
+    if str(HERE / "tools") not in sys.path:
+        sys.path.insert(0, str(HERE / "tools"))
+    import mtd_methods
+
+    return mtd_methods
+
+
 def cell_teacher(cell) -> str | None:
     """The EfficientNet-Lite (or other) backbone a cell's teacher is built from."""
     teacher = cell.config.get("teacher")
@@ -137,9 +146,7 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
     against the kit's ``meta`` (kit.json): each must load MTD at the kit's image size with its mask
     interpolation, use a teacher whose wheel the kit carries and not read the images' size on disk
     (:func:`orig_size_sigma`). ValueError listing every mismatch."""
-    if str(HERE / "tools") not in sys.path:  # its sibling, also when this file is loaded by path (the tests)
-        sys.path.insert(0, str(HERE / "tools"))
-    import mtd_methods as mm
+    mm = _mtd_methods()
     doc = mm.load_rows(rows_file)
     unknown = sorted(set(labels or ()) - {row["label"] for row in doc["rows"]})
     if unknown:
@@ -223,9 +230,7 @@ def data_root_for(kit: Path, interpolation: str, work: Path) -> Path:
 
 def row_mask_interpolation(rows_file: str, label: str) -> str:
     """The one mask interpolation the cells of row ``label`` load (ValueError if they differ)."""
-    if str(HERE / "tools") not in sys.path:
-        sys.path.insert(0, str(HERE / "tools"))
-    import mtd_methods as mm
+    mm = _mtd_methods()
     doc = mm.load_rows(rows_file)
     row = next((r for r in doc["rows"] if r["label"] == label), None)
     if row is None:
