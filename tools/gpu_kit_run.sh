@@ -2,7 +2,7 @@
 # On the lent GPU (see tools/gpu_kit.py): install the kit's wheels, point adlib at the kit's data and commit,
 # check the kit serves the rows' cells, train them (tools/mtd_methods.py run; the --only rows side by side) under a
 # deadline, and pack every results.json written into $OUT/results.tar.gz.
-#   usage (repo root, .gpu_kit carried): bash tools/gpu_kit_run.sh DEADLINE_S ROWS_FILE [--only LABEL ...] [--workers N]
+#   usage (repo root, .gpu_kit carried; its other parts staged by the calls just before): bash tools/gpu_kit_run.sh DEADLINE_S ROWS_FILE [--only LABEL ...] [--workers N]
 # DEADLINE_S bounds the training only: keep it ≤ the call's timeout_s − 150 (install, CUDA start, checks, the 30-s
 # kill grace, packing: results live under docs/, so a call stopped before the tar returns none). Trainings get one
 # CPU thread each (the GPU computes) unless ADLIB_THREADS is given.
@@ -10,6 +10,8 @@ set -u
 deadline=$1; rows=$2; shift 2
 kit=.gpu_kit
 [ -f $kit/COMMIT ] || { echo "no $kit/COMMIT: run 'python tools/gpu_kit.py prepare' here and carry .gpu_kit"; exit 2; }
+# a kit in parts (prepare --parts N): the calls before this one staged the other parts under /tmp
+python3 tools/gpu_kit.py join || exit 6
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $kit/whl/*.whl || exit 3
 export PYTHONPATH=$PWD:/tmp/site ADLIB_DATA=$PWD/$kit/data ADLIB_GIT_COMMIT=$(cat $kit/COMMIT) PYTHONUNBUFFERED=1
 export OUT=${OUT:-/tmp/gpu_kit_out}
