@@ -137,3 +137,17 @@ rows:
     assert row.endswith("| CPU, H200 GPU |") and text.count("| CPU |") == 1  # one CPU model or several: "CPU"
     tool.figure(summary, tmp_path / "f.png", 98.7)
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_dm_grd_gpu_rows_name_their_256_px_cells_and_report_without_the_mrkd_line(tool, tmp_path):
+    """Issue 18 point 8's rows file: both modes at 256 px, 5 000 steps; its report has its own title and data
+    line, and no comparison with MRKD's MTD number (DM-GRD's paper reports none)."""
+    doc = tool.load_rows(ROOT / "docs/results/dm_grd/rows_gpu.yaml")
+    cells = [c for row in doc["rows"] for c in tool.row_cells(row, doc["seeds"])]
+    assert len(cells) == 6 and {c.run["image_size"] for c in cells} == {256}
+    assert {c.run["steps"] for c in cells} == {5000} and {c.run["mask_interpolation"] for c in cells} == {"bilinear"}
+    assert sorted(c.config.get("mode", "code") for c in cells) == ["code"] * 3 + ["paper"] * 3
+    assert tool.main(["--rows", str(ROOT / "docs/results/dm_grd/rows_gpu.yaml"), "report", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "dm_grd_gpu.md").read_text()
+    assert text.startswith("# DM-GRD's `gpu` profile on MTD") and "resized to 256 px" in text
+    assert "resized to 128 px" not in text and "MRKD's paper reports" not in text and "| DM-GRD (as described) |" in text

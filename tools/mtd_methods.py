@@ -28,7 +28,17 @@ HERE = Path(__file__).resolve().parent.parent
 ROWS = HERE / "docs" / "results" / "mtd_methods" / "rows.yaml"
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
 ROW_KEYS = {"label", "config", "profile", "setting", "seeds", "runs", "base"}
-DOC_KEYS = {"name", "profile", "schedules", "seeds", "delta_to", "rows"}
+DOC_KEYS = {"name", "profile", "schedules", "seeds", "delta_to", "rows", "title", "shared", "teacher_note",
+            "mrkd_paper_line"}
+TITLE = "Five papers' methods on one real dataset: MTD, profile `{profile}` (issue 21 point 3)"
+SHARED = """Data: MTD from `../shared/datasets/mtd_raw`, MRKD's split (762 normal training images;
+190 normal and 392 defective test images), resized to 128 px. Protocol: the final model (no checkpoint
+selection), image AUROC, pixel AUROC and AU-PRO to FPR 0.3 (`adlib.engine.evaluate_method`); each method's own
+image score (the column says which)."""
+TEACHER_NOTE = """The papers' teachers were WRN50-2 (RD-Var, MRKD, DM-GRD) and ResNet18 (DAF) with ImageNet weights, and a PDN
+distilled from a WRN-101 / ResNeXt-101 (MHKD); none can be downloaded on these machines. EfficientAD and MHKD
+use the EfficientNet-Lite extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
+methods rank with this teacher, not what they reach with theirs."""
 
 
 def load_rows(path: str | Path = ROWS) -> dict:
@@ -38,6 +48,10 @@ def load_rows(path: str | Path = ROWS) -> dict:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)} (known: {sorted(DOC_KEYS)})")
     doc.setdefault("name", "mtd_methods")
     doc.setdefault("profile", "small")
+    doc.setdefault("title", TITLE.format(profile=doc["profile"]))
+    doc.setdefault("shared", SHARED)
+    doc.setdefault("teacher_note", TEACHER_NOTE)
+    doc.setdefault("mrkd_paper_line", True)  # the best row against MRKD's MTD number (Table 3)
     doc.setdefault("schedules", f"Each method trains on its own paper table's `{doc['profile']}` profile: the "
                                 "schedules differ, and the table prints them.")
     for i, row in enumerate(doc.get("rows") or []):
@@ -244,20 +258,14 @@ def figure(summary: dict, path: Path, paper_mtd: float | None) -> None:
     plt.close(fig)
 
 
-HEADER = """# Five papers' methods on one real dataset: MTD, profile `{profile}` (issue 21 point 3)
+HEADER = """# {title}
 
 Written by `python tools/mtd_methods.py{rows_arg} report` from the runs the rows file names
 (`{rows_file}`); `python tools/mtd_methods.py{rows_arg} run` trains the missing seeds.
 
-**Shared by every row.** Data: MTD from `../shared/datasets/mtd_raw`, MRKD's split (762 normal training images;
-190 normal and 392 defective test images), resized to 128 px. Protocol: the final model (no checkpoint
-selection), image AUROC, pixel AUROC and AU-PRO to FPR 0.3 (`adlib.engine.evaluate_method`); each method's own
-image score (the column says which). {schedules}
+**Shared by every row.** {shared} {schedules}
 
-**Teacher.** {teachers}. The papers' teachers were WRN50-2 (RD-Var, MRKD, DM-GRD) and ResNet18 (DAF) with ImageNet weights, and a PDN
-distilled from a WRN-101 / ResNeXt-101 (MHKD); none can be downloaded on these machines. EfficientAD and MHKD
-use the EfficientNet-Lite extractor itself as their teacher (width 0.25: a CPU deviation), not a PDN. The numbers say how the
-methods rank with this teacher, not what they reach with theirs.
+**Teacher.** {teachers}. {teacher_note}
 
 **Machine.** {devices}. On the CPU (2 cores): one torch thread per training, one to four trainings at once; on a
 lent GPU (`tools/gpu_kit_run.sh`): up to nine trainings at once on the one GPU, one CPU thread each. Train seconds
@@ -273,7 +281,7 @@ def report(args) -> int:
 
     doc = load_rows(args.rows)
     summary = summarise(doc)
-    paper_mtd = paper_value("mrkd", table="3", dataset="mtd", metric="image_auroc")
+    paper_mtd = paper_value("mrkd", table="3", dataset="mtd", metric="image_auroc") if doc["mrkd_paper_line"] else None
     out = Path(args.out)
     rows_file = Path(args.rows).resolve()
     rows_name = str(rows_file.relative_to(HERE)) if rows_file.is_relative_to(HERE) else rows_file.name
@@ -285,8 +293,9 @@ def report(args) -> int:
     commits = ", ".join(sorted({s["git_commit"][:7] for r in summary["rows"] for s in r["seeds"].values()
                                 if s.get("git_commit")})) or "none recorded"
     rows_arg = "" if rows_file == ROWS.resolve() else f" --rows {rows_name}"
-    text = HEADER.format(profile=doc["profile"], rows_arg=rows_arg, rows_file=rows_name, schedules=doc["schedules"],
-                         teachers=teachers, devices=devices, commits=commits) + markdown(summary, paper_mtd)
+    text = HEADER.format(title=doc["title"], rows_arg=rows_arg, rows_file=rows_name, shared=doc["shared"].strip(),
+                         schedules=doc["schedules"], teachers=teachers, teacher_note=doc["teacher_note"].strip(),
+                         devices=devices, commits=commits) + markdown(summary, paper_mtd)
     text += f"\n![image AUROC per method]({name}.png)\n"
     atomic_write_text(out / f"{name}.md", text)
     figure(summary, out / f"{name}.png", paper_mtd)
