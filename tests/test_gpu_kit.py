@@ -186,6 +186,8 @@ def _fake_kit(root, sizes):
 
 
 def test_a_kit_in_parts_splits_stages_and_joins_back_to_the_same_files(kit, tmp_path):
+    import shutil
+
     parts = load_script("tools/gpu_kit_parts.py")
     sizes = {"whl/w.whl": 5000, "kit.json": 10, "COMMIT": 41, **{f"data/mtd/train/good/{i}.png": 1000 + i for i in range(9)},
              **{f"masks_bilinear/mtd/ground_truth/d/{i}.png": 300 for i in range(3)}}
@@ -205,7 +207,6 @@ def test_a_kit_in_parts_splits_stages_and_joins_back_to_the_same_files(kit, tmp_
     stage = tmp_path / "stage"
     device = tmp_path / "device"
     (device / ".gpu_kit").parent.mkdir()
-    import shutil
     shutil.copytree(k, device / ".gpu_kit")
     with pytest.raises(ValueError, match="part 2 .* is not on this machine"):
         parts.join(device / ".gpu_kit", stage)
@@ -215,15 +216,44 @@ def test_a_kit_in_parts_splits_stages_and_joins_back_to_the_same_files(kit, tmp_
     after = {p.relative_to(device / ".gpu_kit").as_posix(): p.read_bytes()
              for p in (device / ".gpu_kit").rglob("*") if p.is_file() and p.name != "parts.json"}
     assert after == before
-    # a staged part of another kit (another commit) is not taken
-    (stage / "part2.json").write_text(json.dumps({"commit": "d" * 40}))
+    # a part of another kit (made again: a new kit id), staged or left in the tree, is not taken ...
     (device2 := tmp_path / "device2").mkdir()
     shutil.copytree(k, device2 / ".gpu_kit")
+    meta = json.loads((k / "parts.json").read_text())
+    meta["kit_id"] = "another"
+    (device2 / ".gpu_kit" / "parts.json").write_text(json.dumps(meta))
+    shutil.copytree(folders[1], device2 / ".gpu_kit_part2")
     with pytest.raises(ValueError, match="part 2"):
         parts.join(device2 / ".gpu_kit", stage)
+    # ... nor a file of the right size with other bytes
+    (device3 := tmp_path / "device3").mkdir()
+    shutil.copytree(k, device3 / ".gpu_kit")
+    staged = stage / json.loads((k / "parts.json").read_text())["kit_id"]
+    victim = next(iter(json.loads((folders[1] / "part.json").read_text())["files"]))
+    data = bytearray((staged / victim).read_bytes())
+    data[0] ^= 1
+    (staged / victim).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="part 2"):
+        parts.join(device3 / ".gpu_kit", stage)
     # a part that lost a file is refused when staged
-    next((folders[2] / "data").rglob("*.png")).unlink()
+    (folders[2] / next(iter(json.loads((folders[2] / "part.json").read_text())["files"]))).unlink()
     with pytest.raises(ValueError, match="missing"):
         parts.stage(folders[2], tmp_path / "stage2")
-    # splitting again (one part) removes the earlier parts
-    assert parts.split(k, 1, "c" * 40) == [k] and not folders[1].exists() and not (k / "parts.json").exists()
+    # a kit in parts is not split again; clearing removes the parts (prepare does, before it writes anything)
+    with pytest.raises(ValueError, match="in parts already"):
+        parts.split(k, 2, "c" * 40)
+    parts.clear(k)
+    assert not folders[1].exists() and not folders[2].exists() and not (k / "parts.json").exists()
+    fresh = _fake_kit(tmp_path / "fresh", {"kit.json": 10, "data/a.png": 5, "data/b.png": 6})
+    with pytest.raises(ValueError, match="4 parts for 2 data files: 1 to 3"):
+        parts.split(fresh, 4, "c" * 40)
+    assert len(parts.split(fresh, 3, "c" * 40)) == 3
+
+
+def test_prepare_refuses_parts_away_from_the_default_kit(kit, tmp_path, monkeypatch, capsys):
+    """The runner and the ignore lines know .gpu_kit / .gpu_kit_partN only: parts elsewhere would not travel as
+    planned (or would travel with the tree)."""
+    monkeypatch.setattr(kit, "_dirty", lambda: False)
+    assert kit.main(["prepare", "--dest", str(tmp_path / "kit"), "--parts", "2"]) == 1
+    assert "default --dest" in capsys.readouterr().err and not (tmp_path / "kit").exists()
+    assert kit.main(["prepare", "--dest", str(tmp_path / "kit"), "--parts", "0"]) == 1

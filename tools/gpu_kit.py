@@ -304,7 +304,12 @@ def prepare(args) -> int:
             print(exc, file=sys.stderr)
             return 1
         print(f"{args.rows}: the kit serves its {n} cells")
+    if args.parts < 1 or (args.parts > 1 and kit.resolve() != KIT.resolve()):
+        print("--parts: 1 or more, and a kit in parts only at the default --dest (the runner and the ignore lines "
+              "know .gpu_kit and .gpu_kit_partN)", file=sys.stderr)
+        return 1
     kit.mkdir(exist_ok=True)
+    gpu_kit_parts.clear(kit)  # an earlier kit's parts: gone before anything new is written
     for stale in [*kit.glob("masks_*"), *kit.glob("data_*"), *kit.glob(".data_*")]:  # an earlier kit's, or a rehearsal's
         shutil.rmtree(stale)
     open_dataset("mtd", "mtd", "test", image_size=args.size or 128)  # prepares MTD here if needed
@@ -333,7 +338,11 @@ def prepare(args) -> int:
     kit_mb, tree = folder_mb(kit), tree_mb()
     (kit / "kit.json").write_text(json.dumps({"commit": head, **meta, "kit_mb": round(kit_mb, 1),
                                               "parts": args.parts}, indent=1))
-    folders = gpu_kit_parts.split(kit, args.parts, head)
+    try:
+        folders = gpu_kit_parts.split(kit, args.parts, head)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     sizes = [folder_mb(f) for f in folders]
     for f, mb in zip(folders, sizes):
         print(f"{f.name} {mb:.1f} MiB + working tree {tree:.1f} MiB = {mb + tree:.1f} MiB (limit {LIMIT_MB:.0f})")
@@ -360,7 +369,9 @@ def verify(args) -> int:
                   f"{' with uncommitted changes' if dirty else ''}: prepare it again", file=sys.stderr)
             return 1
     if why := problem(Path(args.dest) / "data" / "mtd"):
-        print(f"the kit's MTD is incomplete: {why}", file=sys.stderr)
+        parted = (Path(args.dest) / "parts.json").exists()
+        print(f"the kit's MTD is incomplete: {why}" + (" (the kit is in parts: on the device, `join` puts them back "
+                                                       "first)" if parted else ""), file=sys.stderr)
         return 1
     for extra in mask_interpolations(meta)[1:]:
         if why := mask_files_problem(Path(args.dest), extra):

@@ -8,18 +8,21 @@ is left beside this tree. ``prepare --parts N`` therefore moves some of the kit'
 files back (``join``). A machine stays warm 30 s after a call and keeps what was written on it, so the calls must
 follow each other within that window; ``join`` says so, and which part is missing, when they did not.
 
-Layout: ``.gpu_kit/parts.json`` = {"commit", "parts": [{"folder", "files": {path in the kit: bytes}}]}; each part
-folder holds its files at their paths in the kit and a ``part.json`` with the same commit and file list.
+Layout: ``.gpu_kit/parts.json`` = {"commit", "kit_id", "parts": [{"folder", "files": {path in the kit: [bytes,
+sha256]}}]}; each part folder holds its files at their paths in the kit and a ``part.json`` with the same commit, kit
+id and file list. ``kit_id`` is new at every ``prepare`` (two kits made at one commit differ), and every file is
+checked by its hash where it is staged and joined, so a part left on a warm machine by another kit is never taken.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import uuid
 from pathlib import Path
 
 STAGE = Path("/tmp/gpu_kit_stage")
-MOVABLE = ("data", "masks_")  # what may leave the kit: data files (wheels, kit.json and COMMIT stay in part 1)
 
 
 def part_folder(kit: Path, k: int) -> Path:
@@ -30,41 +33,65 @@ def _files(folder: Path) -> dict[str, int]:
     return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def clear(kit: Path) -> None:
+    """Remove an earlier kit's part folders and ``parts.json`` (before a new kit is made)."""
+    kit = Path(kit)
+    for old in kit.parent.glob(f"{kit.name}_part*"):
+        shutil.rmtree(old)
+    (kit / "parts.json").unlink(missing_ok=True)
+
+
 def split(kit: Path, parts: int, commit: str) -> list[Path]:
     """Move data files of ``kit`` into ``parts − 1`` sibling folders so that the kit and each folder hold about the
     same number of bytes (largest files first, each to the lightest part; the kit's fixed files count in its
     share). Writes ``parts.json`` / ``part.json``; returns the part folders, the kit first."""
     kit = Path(kit)
-    for old in kit.parent.glob(f"{kit.name}_part*"):
-        shutil.rmtree(old)
-    (kit / "parts.json").unlink(missing_ok=True)
-    if parts < 2:
-        return [kit]
+    if (kit / "parts.json").exists():
+        raise ValueError(f"{kit} is in parts already (its data files are in the part folders): prepare it again")
     files = _files(kit)
-    movable = {f: n for f, n in files.items() if f.split("/")[0] == "data" or f.startswith(MOVABLE[1])}
+    # what may leave the kit: data files (wheels, kit.json and COMMIT stay in part 1)
+    movable = {f: n for f, n in files.items() if f.startswith(("data/", "masks_"))}
+    if not 1 <= parts <= len(movable) + 1:
+        raise ValueError(f"{parts} parts for {len(movable)} data files: 1 to {len(movable) + 1}")
+    clear(kit)  # part folders a kit left without its parts.json
+    if parts == 1:
+        return [kit]
+    kit_id = uuid.uuid4().hex
     loads = [sum(n for f, n in files.items() if f not in movable)] + [0] * (parts - 1)
-    chosen: list[dict[str, int]] = [{} for _ in range(parts)]
+    chosen: list[dict[str, list]] = [{} for _ in range(parts)]
     for f, n in sorted(movable.items(), key=lambda item: (-item[1], item[0])):
         k = min(range(parts), key=lambda i: (loads[i], i))
-        chosen[k][f] = n
+        chosen[k][f] = [n, _sha256(kit / f)]
         loads[k] += n
     folders = [kit]
     for k in range(2, parts + 1):
         folder = part_folder(kit, k)
+        folder.mkdir()
         for f in chosen[k - 1]:
             (folder / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(kit / f), folder / f)
-        (folder / "part.json").write_text(json.dumps({"commit": commit, "part": k, "files": chosen[k - 1]}, indent=1))
+        (folder / "part.json").write_text(json.dumps({"commit": commit, "kit_id": kit_id, "part": k,
+                                                      "files": chosen[k - 1]}, indent=1))
         folders.append(folder)
     (kit / "parts.json").write_text(json.dumps(
-        {"commit": commit, "parts": [{"folder": part_folder(kit, k).name, "files": chosen[k - 1]}
-                                     for k in range(2, parts + 1)]}, indent=1))
+        {"commit": commit, "kit_id": kit_id, "parts": [{"folder": part_folder(kit, k).name, "files": chosen[k - 1]}
+                                                       for k in range(2, parts + 1)]}, indent=1))
     return folders
 
 
-def _problem(folder: Path, files: dict[str, int]) -> str | None:
-    missing = [f for f, n in files.items() if not (folder / f).is_file() or (folder / f).stat().st_size != n]
-    return f"{len(missing)} of its {len(files)} files missing or of another size (e.g. {missing[0]})" if missing else None
+def _problem(folder: Path, files: dict[str, list]) -> str | None:
+    """Which of ``files`` ({path: [bytes, sha256]}) ``folder`` lacks or holds with other contents, or None."""
+    missing = [f for f, (n, sha) in files.items() if not (folder / f).is_file() or (folder / f).stat().st_size != n
+               or _sha256(folder / f) != sha]
+    return f"{len(missing)} of its {len(files)} files missing or different (e.g. {missing[0]})" if missing else None
+
+
+def _same_kit(meta_file: Path, kit_id: str) -> bool:
+    return meta_file.is_file() and json.loads(meta_file.read_text()).get("kit_id") == kit_id
 
 
 def stage(folder: Path, stage_dir: Path = STAGE) -> str:
@@ -74,12 +101,15 @@ def stage(folder: Path, stage_dir: Path = STAGE) -> str:
     meta = json.loads((folder / "part.json").read_text())
     if why := _problem(folder, meta["files"]):
         raise ValueError(f"{folder.name}: {why}")
+    target = stage_dir / meta["kit_id"]
     for f in meta["files"]:
-        (stage_dir / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / f, stage_dir / f)
-    (stage_dir / f"part{meta['part']}.json").write_text(json.dumps(meta))
-    mb = sum(meta["files"].values()) / 2 ** 20
-    return (f"part {meta['part']} of kit {meta['commit'][:7]} staged in {stage_dir} ({len(meta['files'])} files, "
+        (target / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / f, target / f)
+    if why := _problem(target, meta["files"]):
+        raise ValueError(f"{folder.name} did not stage: {why}")
+    (target / f"part{meta['part']}.json").write_text(json.dumps(meta))
+    mb = sum(n for n, _ in meta["files"].values()) / 2 ** 20
+    return (f"part {meta['part']} of kit {meta['commit'][:7]} staged in {target} ({len(meta['files'])} files, "
             f"{mb:.1f} MiB): make the next call within the machine's 30-s warm window")
 
 
@@ -96,10 +126,9 @@ def join(kit: Path, stage_dir: Path = STAGE, here: Path | None = None) -> str:
     for k, part in enumerate(meta["parts"], start=2):
         if _problem(kit, part["files"]) is None:
             continue  # joined by an earlier run of this call
-        sources = [here / part["folder"]]
-        marker = stage_dir / f"part{k}.json"
-        if marker.exists() and json.loads(marker.read_text()).get("commit") == meta["commit"]:
-            sources.insert(0, stage_dir)
+        staged, carried = stage_dir / meta["kit_id"], here / part["folder"]  # only this kit's (its id), checked by hash
+        sources = [s for s, marker in ((staged, staged / f"part{k}.json"), (carried, carried / "part.json"))
+                   if _same_kit(marker, meta["kit_id"])]
         source = next((s for s in sources if _problem(s, part["files"]) is None), None)
         if source is None:
             raise ValueError(
