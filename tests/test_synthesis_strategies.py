@@ -335,6 +335,28 @@ def test_amplitude_mix_window_and_identity():
     np.testing.assert_allclose(np.angle(fm[ok]), np.angle(fs[ok]), atol=1e-6)  # phase kept
 
 
+@pytest.mark.parametrize("shape", [(256, 256, 3), (64, 64, 1), (31, 31, 3), (40, 56, 3), (56, 40, 3), (2, 2, 3)])
+def test_amplitude_mix_equals_the_authors_full_spectrum_form(shape):
+    """The half-spectrum computation = FDA.py's fftshift / full-FFT form, to rounding: odd and even sizes,
+    rectangles, no window, the widest window, weights outside [0, 1] (paper mode's γ) and a flat source (zero
+    amplitudes in the window, whose phase np.angle takes as 0; where the FFT leaves rounding noise instead, that
+    noise's phase is arbitrary in both forms)."""
+    from adlib.synthesis.fourier import amplitude_mix_literal
+
+    rng = np.random.default_rng(1)
+    for window in (0.0, 0.1, 0.3, 0.49):
+        for weight in (0.0, 0.4, 1.0, -1.3):
+            src, tgt = rng.uniform(0, 255, shape), rng.uniform(0, 255, shape)
+            np.testing.assert_allclose(amplitude_mix(src, tgt, weight, window),
+                                       amplitude_mix_literal(src, tgt, weight, window), rtol=0, atol=1e-9)
+    flat = np.full(shape, 100.0)
+    spectrum = np.fft.fft2(flat, axes=(0, 1))
+    spectrum[0, 0] = 0
+    if not spectrum.any():  # exact zeros (else rounding noise, whose phase is arbitrary in either form)
+        np.testing.assert_allclose(amplitude_mix(flat, tgt, 0.6), amplitude_mix_literal(flat, tgt, 0.6), rtol=0,
+                                   atol=1e-9)
+
+
 def test_fourier_perlin_code_and_paper_modes_differ_as_specified():
     grey = np.full((S, S, 3), 100, np.uint8)
     code = build_strategy("fourier_perlin", texture_source=Flat(200))

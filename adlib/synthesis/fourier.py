@@ -24,7 +24,31 @@ def window_slices(shape, window: float = 0.1) -> tuple[slice, slice]:
 
 def amplitude_mix(src: np.ndarray, tgt: np.ndarray, weight: float, window: float = 0.1) -> np.ndarray:
     """F_M (H×W×C float64, source units, unclipped): ``src``'s phase with its low-frequency amplitude
-    mixed towards ``tgt``'s by ``weight`` (0: the source back; 1: the target's amplitude)."""
+    mixed towards ``tgt``'s by ``weight`` (0: the source back; 1: the target's amplitude).
+
+    Computed on the real FFT's half spectrum, changing only the window's coefficients: the window
+    (signed frequencies −b … b on both axes) is symmetric and the mix keeps the spectrum Hermitian,
+    so this equals the literal full-spectrum code (:func:`amplitude_mix_literal`) to rounding, about
+    twice as fast at 256 px."""
+    src = np.asarray(src, np.float64)
+    tgt = np.asarray(tgt, np.float64)
+    if src.shape != tgt.shape:
+        raise ValueError(f"source {src.shape} and target {tgt.shape} must have the same shape")
+    h, w = src.shape[:2]
+    b = window_slices(src.shape, window)[1].stop - w // 2 - 1  # the window's half-width
+    ix = np.ix_(np.r_[0:b + 1, h - b:h], np.arange(b + 1))  # its rows (signed −b … b) and columns 0 … b, unshifted
+    fs = np.fft.rfft2(src, axes=(0, 1))
+    block = fs[ix]
+    amp = np.abs(block)
+    unit = np.divide(block, amp, out=np.ones_like(block), where=amp > 0)  # e^{jP}; P = 0 where A = 0, as np.angle
+    amp_t = np.abs(np.fft.rfft2(tgt, axes=(0, 1))[ix])
+    fs[ix] = ((1.0 - weight) * amp + weight * amp_t) * unit
+    return np.fft.irfft2(fs, s=(h, w), axes=(0, 1))
+
+
+def amplitude_mix_literal(src: np.ndarray, tgt: np.ndarray, weight: float, window: float = 0.1) -> np.ndarray:
+    """:func:`amplitude_mix` as the authors' ``data/FDA.py`` computes it: full spectra, fftshift, the window
+    mixed, the real part of the inverse FFT (the reference the fast version is tested against)."""
     src = np.asarray(src, np.float64)
     tgt = np.asarray(tgt, np.float64)
     if src.shape != tgt.shape:
