@@ -333,6 +333,33 @@ def test_git_commit_override_for_copies_without_git(monkeypatch, tmp_path):
         git_commit(tmp_path)
 
 
+def test_git_commit_names_the_code_this_process_loaded_not_a_later_head(monkeypatch, tmp_path):
+    """A long-lived worker whose checkout gains a commit while it trains must not name that commit (it runs the code
+    it imported): results take HEAD as of ``adlib.engine``'s import."""
+    import subprocess
+
+    from adlib.engine import env as engine_env
+    from adlib.engine import git_commit
+
+    monkeypatch.delenv("ADLIB_GIT_COMMIT", raising=False)
+    loaded = git_commit()
+    head = subprocess.run(["git", "-C", str(engine_env._PACKAGE_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or None
+    assert loaded == engine_env._IMPORT_COMMIT and (loaded is None or loaded == head)  # this test process: no new commit
+    if loaded is None:
+        pytest.skip("adlib is not in a git checkout here")
+    repo = tmp_path / "repo"  # a checkout whose HEAD moves: git_commit(path) follows it, git_commit() does not
+    run = lambda *a: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True, check=True)  # noqa: E731
+    repo.mkdir()
+    run("init", "-q")
+    run("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "one")
+    first = git_commit(repo)
+    run("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "two")
+    assert git_commit(repo) not in (None, first) and git_commit() == loaded
+    monkeypatch.setattr(engine_env, "_rev_parse", lambda where: "f" * 40)  # a later HEAD of adlib's own checkout
+    assert git_commit() == loaded
+
+
 # -- the batch policy (on-GPU cache / DataLoader workers) -----------------------------------------
 class _Keyed:
     keyed_draws = True

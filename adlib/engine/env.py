@@ -98,8 +98,25 @@ def is_commit_sha(value) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) is not None
 
 
+def _rev_parse(where: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and len(sha) == 40 else None
+
+
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# HEAD of adlib's checkout when this process imported adlib.engine: the code it runs. Read at write time instead, a
+# long-lived worker (a reproduce queue, a pool) whose checkout gained commits meanwhile named code it never loaded.
+_IMPORT_COMMIT = _rev_parse(_PACKAGE_ROOT)
+
+
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding ``path`` (default: the adlib package), else None.
+    """The commit of the code this process runs: ``git rev-parse HEAD`` of adlib's checkout when ``adlib.engine``
+    was imported (so results name the code that trained them, also when commits land while a worker runs), else
+    None; with ``path``, HEAD of the checkout holding ``path`` now.
 
     ``$ADLIB_GIT_COMMIT`` (a 40-digit sha) stands in for a copy of a checkout without its ``.git``
     (a tree shipped to a cluster node or a GPU machine); anything else there is an error.
@@ -109,13 +126,9 @@ def git_commit(path: str | os.PathLike | None = None) -> str | None:
         if not is_commit_sha(env.lower()):
             raise ValueError(f"ADLIB_GIT_COMMIT={env!r} is not a 40-digit hex sha")
         return env.lower()
-    where = Path(path) if path is not None else Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    sha = out.stdout.strip()
-    return sha if out.returncode == 0 and len(sha) == 40 else None
+    if path is None:
+        return _IMPORT_COMMIT
+    return _rev_parse(Path(path))
 
 
 THREADS_ENV = "ADLIB_THREADS"
