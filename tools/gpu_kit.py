@@ -156,13 +156,13 @@ def kit_cells(rows_file: str, meta: dict, labels=None) -> list:
     if unknown:
         raise ValueError(f"{rows_file} has no rows labelled {unknown}; its rows: {[r['label'] for r in doc['rows']]}")
     cells, wrong = [], []
+    masks, full = mask_interpolations(meta), meta["image_size"] is None
     for row in doc["rows"]:
         if labels and row["label"] not in labels:
             continue
         for c in mm.row_cells(row, row.get("seeds") or doc["seeds"]):
             got = (c.run.get("dataset"), c.run.get("image_size"), c.run.get("mask_interpolation") or "nearest",
                    cell_teacher(c))
-            masks, full = mask_interpolations(meta), meta["image_size"] is None
             want = ("mtd", got[1] if full else meta["image_size"],
                     got[2] if full or got[2] in masks else "/".join(masks), got[3] if got[3] in meta["teachers"] else "")
             if got != want:

@@ -14,10 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def window_halfwidth(shape, window: float = 0.1) -> int:
+    """b = ⌊``window``·min(H, W)⌋: the window spans signed frequencies −b … b on both axes (Eq. 3)."""
+    return int(np.floor(min(int(shape[0]), int(shape[1])) * window))
+
+
 def window_slices(shape, window: float = 0.1) -> tuple[slice, slice]:
     """The centred low-frequency window (rows, cols) of an fftshift-ed H×W spectrum (Eq. 3)."""
     h, w = int(shape[0]), int(shape[1])
-    b = int(np.floor(min(h, w) * window))
+    b = window_halfwidth(shape, window)
     ch, cw = h // 2, w // 2
     return slice(ch - b, ch + b + 1), slice(cw - b, cw + b + 1)
 
@@ -35,7 +40,7 @@ def amplitude_mix(src: np.ndarray, tgt: np.ndarray, weight: float, window: float
     if src.shape != tgt.shape:
         raise ValueError(f"source {src.shape} and target {tgt.shape} must have the same shape")
     h, w = src.shape[:2]
-    b = window_slices(src.shape, window)[1].stop - w // 2 - 1  # the window's half-width
+    b = window_halfwidth(src.shape, window)
     ix = np.ix_(np.r_[0:b + 1, h - b:h], np.arange(b + 1))  # its rows (signed −b … b) and columns 0 … b, unshifted
     fs = np.fft.rfft2(src, axes=(0, 1))
     block = fs[ix]
